@@ -1,0 +1,142 @@
+import AtriumModel
+import AtriumStore
+import Foundation
+import Logging
+
+/// Why a login was refused. The message is safe to show on the login page; it never tells
+/// whether a name exists.
+public enum LoginRefusal: Error, Sendable, Equatable {
+    case invalidCredentials
+    case lockedOut(until: Date)
+    case awaitingApproval
+    case revoked
+    case notAllowed
+
+    /// What the login page says.
+    public var message: String {
+        switch self {
+        case .invalidCredentials: "Invalid username or password."
+        case .lockedOut(let until):
+            "Too many failed logins: this account is locked until \(Timestamp.format(until).prefix(19).replacingOccurrences(of: "T", with: " ")) UTC."
+        case .awaitingApproval: "Your account is waiting for an administrator's approval."
+        case .revoked: "Your account's approval was revoked: ask an administrator."
+        case .notAllowed: "This user is not allowed to log in here."
+        }
+    }
+}
+
+/// Why a signup or password change was refused.
+public struct AccountError: Error, Sendable, Equatable {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+}
+
+/// Checks credentials, creates accounts, changes passwords. Stateless: every fact (accounts,
+/// failure counts, lockouts) lives in the store, so restarts change nothing.
+public struct Authenticator: Sendable {
+    public let configuration: AuthConfiguration
+    let store: Store
+    let hasher: PasswordHasher
+    let logger: Logger
+
+    public init(configuration: AuthConfiguration, store: Store, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.hasher = PasswordHasher(cost: configuration.bcryptCost)
+        self.logger = logger
+    }
+
+    /// Normalizes a typed user name as JupyterHub does: trimmed and lower-cased.
+    public static func normalize(_ name: String) -> String {
+        name.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    }
+
+    /// Logs `name` in with `password`, returning the user or throwing a ``LoginRefusal``.
+    /// Failures count towards a lockout, kept in the store.
+    public func login(name rawName: String, password: String, now: Date = Date()) async throws -> UserRecord {
+        let name = Self.normalize(rawName)
+        guard (try? UserName(name)) != nil else { throw LoginRefusal.invalidCredentials }
+        if let failures = try await store.loginFailures(name), let until = failures.lockedUntil, until > now {
+            throw LoginRefusal.lockedOut(until: until)
+        }
+        let user: UserRecord
+        switch configuration.mode {
+        case .native:
+            let existing = try await store.user(named: name)
+            let ok = try await hasher.verify(password, hash: existing?.passwordHash ?? PasswordHasher.decoyHash)
+            guard ok, let existing, existing.passwordHash != nil else { try await fail(name, now) }
+            user = existing
+        case .sharedPassword:
+            let isAdmin = configuration.adminUsers.contains(name)
+            let expected = isAdmin ? configuration.adminPassword : configuration.sharedPassword
+            guard let expected, TokenHashing.constantTimeEqual(password, expected) else { try await fail(name, now) }
+            guard configuration.permits(name) else { throw LoginRefusal.notAllowed }
+            if let existing = try await store.user(named: name) {
+                user = existing
+            } else {
+                _ = try await store.createUsers([NewUser(name: name, admin: isAdmin)], now: now)
+                guard let created = try await store.user(named: name) else { throw LoginRefusal.invalidCredentials }
+                user = created
+            }
+        }
+        guard configuration.permits(name) else { throw LoginRefusal.notAllowed }
+        switch user.approval {
+        case .approved: break
+        case .pending: throw LoginRefusal.awaitingApproval
+        case .revoked: throw LoginRefusal.revoked
+        }
+        try await store.clearLoginFailures(name)
+        return user
+    }
+
+    private func fail(_ name: String, _ now: Date) async throws -> Never {
+        let record = try await store.recordLoginFailure(
+            name, now: now, limit: configuration.maxFailedLogins,
+            window: configuration.failureWindow.seconds, lockout: configuration.lockoutDuration.seconds)
+        logger.notice("login failed", metadata: ["atrium.user": "\(name)", "atrium.failures": "\(record.count)"])
+        if let until = record.lockedUntil, until > now { throw LoginRefusal.lockedOut(until: until) }
+        throw LoginRefusal.invalidCredentials
+    }
+
+    /// Signs up a native account. New accounts wait for approval unless signup is open or the
+    /// name is a configured admin. Returns the new user.
+    public func signup(name rawName: String, password: String, now: Date = Date()) async throws -> UserRecord {
+        guard configuration.mode == .native, configuration.enableSignup else {
+            throw AccountError("Signup is not enabled on this hub.")
+        }
+        let name = Self.normalize(rawName)
+        do { _ = try UserName(name) } catch { throw AccountError("Invalid user name: \(error.rule).") }
+        guard configuration.permits(name) else { throw AccountError("This user name is not allowed to sign up here.") }
+        if let problem = configuration.passwordPolicy.problem(with: password, forUser: name) { throw AccountError(problem) }
+        if try await store.user(named: name) != nil { throw AccountError("The user name \(name) is taken.") }
+        let isAdmin = configuration.adminUsers.contains(name)
+        let hash = try await hasher.hash(password)
+        let approval: Approval = (configuration.openSignup || isAdmin) ? .approved : .pending
+        let result = try await store.createUsers(
+            [NewUser(name: name, admin: isAdmin, approval: approval, passwordHash: hash)], now: now)
+        guard let user = result.created.first else { throw AccountError("The user name \(name) is taken.") }
+        logger.info("signup", metadata: ["atrium.user": "\(name)", "atrium.approval": "\(approval.rawValue)"])
+        return user
+    }
+
+    /// Changes a user's own password after checking the current one.
+    public func changePassword(name: String, current: String, new: String) async throws {
+        guard configuration.mode == .native else { throw AccountError("Passwords are shared on this hub and cannot be changed here.") }
+        guard let user = try await store.user(named: name), let hash = user.passwordHash,
+              try await hasher.verify(current, hash: hash)
+        else { throw AccountError("The current password is not correct.") }
+        try await setPassword(name: name, new)
+    }
+
+    /// Sets a user's password (an admin's reset, or the CLI), checking the policy. Ends the
+    /// user's other sessions and clears any lockout.
+    public func setPassword(name: String, _ password: String) async throws {
+        if let problem = configuration.passwordPolicy.problem(with: password, forUser: name) { throw AccountError(problem) }
+        let hash = try await hasher.hash(password)
+        try await store.setPasswordHash(name, hash)
+        try await store.clearLoginFailures(name)
+    }
+
+    /// Hashes a password for a user created elsewhere (bulk creation, CLI).
+    public func hash(_ password: String) async throws -> String { try await hasher.hash(password) }
+}
