@@ -47,4 +47,17 @@ public enum TokenHashing {
         }
         return found
     }
+
+    /// Creates a token for `owner` and returns its secret (shown once, never stored) and its record.
+    public static func issue(
+        for owner: UserRecord, scopes: [String], note: String?, expiresIn: Double?, store: Store, now: Date = Date()
+    ) async throws -> (secret: String, record: TokenRecord) {
+        let secret = newSecret()
+        let salt = newSalt()
+        let record = try await store.insertToken(TokenRecord(
+            userID: owner.id, userName: owner.name, prefix: String(secret.prefix(prefixLength)), salt: salt,
+            hash: hash(secret, salt: salt), scopes: scopes, note: note, created: now,
+            expiresAt: expiresIn.map { now.addingTimeInterval($0) }))
+        return (secret, record)
+    }
 }

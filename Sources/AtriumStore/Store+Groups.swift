@@ -38,7 +38,7 @@ extension Store {
         var whereClause: SQLQueryString = ""
         if let names {
             if names.isEmpty { return ([], 0) }
-            whereClause = " WHERE name IN \(binds: Array(names))"
+            whereClause = " WHERE name IN (\(binds: Array(names)))"
         }
         let total = try await sql.raw("SELECT COUNT(*) AS n FROM user_groups" + whereClause).first()?.decode(column: "n", as: Int.self) ?? 0
         var query: SQLQueryString = "SELECT * FROM user_groups" + whereClause + " ORDER BY name"
@@ -89,7 +89,7 @@ extension Store {
             let gid = try await Self.groupID(name, in: db)
             let ids = try await Self.userIDs(users, in: db)
             for chunk in ids.chunks(of: 500) {
-                try await db.raw("DELETE FROM group_members WHERE group_id = \(bind: gid) AND user_id IN \(binds: chunk)").run()
+                try await db.raw("DELETE FROM group_members WHERE group_id = \(bind: gid) AND user_id IN (\(binds: chunk))").run()
             }
         }
     }
@@ -126,7 +126,7 @@ extension Store {
     static func userIDs(_ names: [String], in db: any SQLDatabase) async throws -> [Int64] {
         var byName: [String: Int64] = [:]
         for chunk in Array(Set(names)).chunks(of: 500) {
-            for row in try await db.raw("SELECT id, name FROM users WHERE name IN \(binds: chunk)").all() {
+            for row in try await db.raw("SELECT id, name FROM users WHERE name IN (\(binds: chunk))").all() {
                 byName[try row.decode(column: "name", as: String.self)] = try row.decode(column: "id", as: Int64.self)
             }
         }
@@ -139,7 +139,7 @@ extension Store {
         var result: [Int64: [String]] = [:]
         for chunk in ids.chunks(of: 500) {
             let rows = try await sql.raw(
-                "SELECT gm.group_id AS gid, u.name AS uname FROM group_members gm JOIN users u ON u.id = gm.user_id WHERE gm.group_id IN \(binds: chunk)"
+                "SELECT gm.group_id AS gid, u.name AS uname FROM group_members gm JOIN users u ON u.id = gm.user_id WHERE gm.group_id IN (\(binds: chunk))"
             ).all()
             for row in rows {
                 result[try row.decode(column: "gid", as: Int64.self), default: []].append(try row.decode(column: "uname", as: String.self))

@@ -42,7 +42,7 @@ extension Store {
         let queries: [SQLQueryString]
         if let ids {
             if ids.isEmpty { return [:] }
-            queries = ids.count > 2000 ? [base] : ids.chunks(of: 500).map { base + " WHERE s.user_id IN \(binds: $0)" }
+            queries = ids.count > 2000 ? [base] : ids.chunks(of: 500).map { base + " WHERE s.user_id IN (\(binds: $0))" }
         } else {
             queries = [base]
         }

@@ -24,7 +24,7 @@ extension Store {
             }
             var created: [UserRecord] = []
             for chunk in fresh.map(\.name).chunks(of: 500) {
-                let rows = try await db.raw("SELECT * FROM users WHERE name IN \(binds: chunk) ORDER BY id").all()
+                let rows = try await db.raw("SELECT * FROM users WHERE name IN (\(binds: chunk)) ORDER BY id").all()
                 created += try rows.map(Self.userRecord)
             }
             created.sort { $0.id < $1.id }
@@ -44,7 +44,7 @@ extension Store {
     private static func existingNames(_ names: [String], in db: any SQLDatabase) async throws -> Set<String> {
         var existing = Set<String>()
         for chunk in names.chunks(of: 500) {
-            let rows = try await db.raw("SELECT name FROM users WHERE name IN \(binds: chunk)").all()
+            let rows = try await db.raw("SELECT name FROM users WHERE name IN (\(binds: chunk))").all()
             for row in rows { existing.insert(try row.decode(column: "name", as: String.self)) }
         }
         return existing
@@ -82,7 +82,7 @@ extension Store {
         }
         if let names = query.names {
             if names.isEmpty { return ([], 0) }
-            conditions.append("users.name IN \(binds: Array(names))")
+            conditions.append("users.name IN (\(binds: Array(names)))")
         }
         let whereClause: SQLQueryString = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
         let countRow = try await sql.raw("SELECT COUNT(*) AS n FROM users" + whereClause).first()
@@ -194,7 +194,7 @@ extension Store {
         let base: SQLQueryString = "SELECT gm.user_id AS uid, g.name AS gname FROM group_members gm JOIN user_groups g ON g.id = gm.group_id"
         let batches: [SQLQueryString] = all || ids.count > 2000
             ? [base]
-            : ids.chunks(of: 500).map { base + " WHERE gm.user_id IN \(binds: $0)" }
+            : ids.chunks(of: 500).map { base + " WHERE gm.user_id IN (\(binds: $0))" }
         let wanted = Set(ids)
         for query in batches {
             for row in try await sql.raw(query).all() {

@@ -1,0 +1,101 @@
+import AtriumAuth
+import AtriumHTTP
+import AtriumModel
+import AtriumStore
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// Versions Atrium reports.
+public enum AtriumVersion {
+    /// Atrium's own version.
+    public static let atrium = "0.1.0"
+    /// The JupyterHub REST API level implemented (PEP 440); clients gate features on it.
+    public static let jupyterHubAPI = "5.4.0"
+}
+
+/// The composition root: configuration in, one running hub out. It wires; it does no work of
+/// its own beyond start-up bookkeeping (migrations, configured admins).
+public enum HubApplication {
+    /// Opens the store and applies migrations.
+    public static func openStore(_ configuration: HubConfiguration, logger: Logger) async throws -> Store {
+        let store = try await Store.open(configuration.db, logger: logger)
+        do {
+            let applied = try await store.migrate()
+            if !applied.isEmpty { logger.info("database migrated", metadata: ["atrium.versions": "\(applied)"]) }
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        return store
+    }
+
+    /// Runs the hub until SIGINT/SIGTERM. `onListening` receives the bound address's port.
+    public static func run(_ configuration: HubConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in })
+        async throws
+    {
+        let secret = try CookieSecret.load(path: configuration.cookieSecretFile)
+        let store = try await openStore(configuration, logger: logger)
+        do {
+            let authenticator = Authenticator(configuration: configuration.auth, store: store, logger: logger)
+            let notices = try await bootstrap(configuration, store: store, authenticator: authenticator, logger: logger)
+            var settings = HTTPSettings(cookieSecret: secret, atriumVersion: AtriumVersion.atrium, apiVersion: AtriumVersion.jupyterHubAPI)
+            settings.cookieSecurity = configuration.cookieSecure
+            settings.sessionLifetime = configuration.sessionLifetime
+            settings.pageDefaultLimit = configuration.apiPageDefaultLimit
+            settings.pageMaxLimit = configuration.apiPageMaxLimit
+            settings.hubName = configuration.hubName
+            let hub = try Hub(store: store, authenticator: authenticator, settings: settings, logger: logger)
+            let app = Application(
+                router: HubRouter.build(hub),
+                configuration: .init(address: .hostname(configuration.ip, port: configuration.port), serverName: "Atrium"),
+                onServerRunning: { channel in
+                    let port = channel.localAddress?.port ?? configuration.port
+                    for notice in notices {
+                        print(notice.replacingOccurrences(of: "{url}", with: "http://\(configuration.ip):\(port)"))
+                    }
+                    onListening(port)
+                },
+                logger: logger)
+            let group = ServiceGroup(
+                configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        try await store.close()
+    }
+
+    /// Start-up bookkeeping: configured admins exist and are admins; a fresh native hub with no
+    /// admin at all gets one, whose password is printed once.
+    /// Returns notices to print once the hub listens (`{url}` stands for its address).
+    static func bootstrap(_ configuration: HubConfiguration, store: Store, authenticator: Authenticator, logger: Logger) async throws -> [String] {
+        let admins = configuration.auth.adminUsers.sorted()
+        if !admins.isEmpty {
+            _ = try await store.createUsers(admins.map { NewUser(name: $0, admin: true) })
+            for name in admins { try await store.setAdmin(name, true) }
+        }
+        guard configuration.auth.mode == .native else {
+            return ["Workshop mode: log in at {url}/hub/login with the shared password and any allowed name."]
+        }
+        if admins.isEmpty, try await store.userCount() == 0 {
+            let password = TokenHashing.newSecret().prefix(20)
+            let hash = try await authenticator.hash(String(password))
+            _ = try await store.createUsers([NewUser(name: "admin", admin: true, passwordHash: hash)])
+            return ["""
+                First start: created the admin user "admin" with password \(password)
+                Log in at {url}/hub/login and change it at {url}/hub/change-password.
+                """]
+        }
+        var notices: [String] = []
+        for name in admins {
+            if let user = try await store.user(named: name), user.passwordHash == nil {
+                notices.append(
+                    "Admin \(name) has no password yet: sign up as \(name) at {url}/hub/signup (configured admins are approved at once), or run `atrium user set-password \(name)`.")
+            }
+        }
+        return notices
+    }
+}

@@ -1,0 +1,113 @@
+import AtriumAuth
+import AtriumModel
+import AtriumStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// Resolves the request's credentials into an ``Identity``: an API token (`Authorization:
+/// token …` or `Bearer …`, or `?token=`), else the session cookie. Never rejects by itself; the
+/// handlers decide what an anonymous request may do. Users who are blocked, pending or revoked
+/// have no identity, whatever credential they hold.
+struct AuthenticationMiddleware: RouterMiddleware {
+    typealias Context = HubRequestContext
+    let hub: Hub
+
+    /// Token use is written at most this often per token.
+    static let activityResolution: TimeInterval = 60
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        if let secret = Self.tokenSecret(request) {
+            context.identity = try await identity(forToken: secret)
+        } else if let cookie = request.cookies[SessionCodec.cookieName]?.value, let session = hub.sessions.decode(cookie) {
+            if let user = try await hub.store.user(named: session.name),
+               TokenHashing.constantTimeEqual(user.cookieID, session.cookieID), usable(user)
+            {
+                context.identity = Identity(user: user, scopes: Permissions.scopes(of: user), credential: .session)
+                context.viaCookie = true
+            }
+        }
+        return try await next(request, context)
+    }
+
+    static func tokenSecret(_ request: Request) -> String? {
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, ["token", "bearer"].contains(parts[0].lowercased()) {
+                return parts[1].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        if let query = request.uri.queryParameters["token"], !query.isEmpty { return String(query) }
+        return nil
+    }
+
+    private func usable(_ user: UserRecord) -> Bool {
+        user.approval == .approved && !hub.authenticator.configuration.blockedUsers.contains(user.name)
+    }
+
+    private func identity(forToken secret: String) async throws -> Identity? {
+        guard let token = try await TokenHashing.lookup(secret, in: hub.store) else { return nil }
+        let now = Date()
+        if let expires = token.expiresAt, expires <= now { return nil }
+        guard let owner = try await hub.store.user(named: token.userName), usable(owner) else { return nil }
+        if token.lastActivity.map({ now.timeIntervalSince($0) > Self.activityResolution }) ?? true {
+            try await hub.store.recordTokenActivity([token.id: now])
+        }
+        return Identity(user: owner, scopes: Permissions.scopes(of: token, owner: owner), credential: .token(id: token.id))
+    }
+}
+
+/// Refuses cookie-authenticated API calls that change state without a matching XSRF token.
+struct XSRFMiddleware: RouterMiddleware {
+    typealias Context = HubRequestContext
+    let hub: Hub
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if context.viaCookie, ![.get, .head, .options].contains(request.method) {
+            let submitted = request.headers[.init("X-XSRFToken")!] ?? request.uri.queryParameters["_xsrf"].map(String.init)
+            guard hub.xsrfMatches(request, submitted: submitted) else {
+                throw APIError.forbidden("'_xsrf' argument missing or does not match the _xsrf cookie (send it as the X-XSRFToken header)")
+            }
+        }
+        return try await next(request, context)
+    }
+}
+
+extension HubRequestContext {
+    /// The identity, or a 403 as JupyterHub answers unauthenticated API calls.
+    func requireIdentity() throws -> Identity {
+        guard let identity else { throw APIError.forbidden("Missing or invalid credentials.") }
+        return identity
+    }
+
+    /// Requires any of `scopes` reaching user `name` (member of `groups`).
+    @discardableResult
+    func require(_ scopes: [String], user name: String, groups: [String] = [], server: String? = nil) throws -> Identity {
+        let identity = try requireIdentity()
+        guard scopes.contains(where: { identity.scopes.allows($0, user: name, groups: groups, server: server) }) else {
+            throw APIError.forbidden("Action is not authorized with current scopes; requires any of [\(scopes.joined(separator: ", "))]")
+        }
+        return identity
+    }
+
+    /// Requires any of `scopes` without a filter.
+    @discardableResult
+    func requireUnfiltered(_ scopes: [String]) throws -> Identity {
+        let identity = try requireIdentity()
+        guard scopes.contains(where: { identity.scopes.hasUnfiltered($0) }) else {
+            throw APIError.forbidden("Action is not authorized with current scopes; requires any of [\(scopes.joined(separator: ", "))]")
+        }
+        return identity
+    }
+
+    /// Requires any of `scopes` reaching group `name`.
+    @discardableResult
+    func require(_ scopes: [String], group name: String) throws -> Identity {
+        let identity = try requireIdentity()
+        guard scopes.contains(where: { identity.scopes.allowsGroup($0, group: name) }) else {
+            throw APIError.forbidden("Action is not authorized with current scopes; requires any of [\(scopes.joined(separator: ", "))]")
+        }
+        return identity
+    }
+}

@@ -1,0 +1,57 @@
+import AtriumAuth
+import AtriumStore
+import Foundation
+import Logging
+
+/// Settings of the HTTP layer, taken from the hub's configuration.
+public struct HTTPSettings: Sendable {
+    /// When to mark cookies `Secure`.
+    public enum CookieSecurity: String, Sendable, CaseIterable {
+        /// When the request came over https (directly or per `X-Forwarded-Proto`).
+        case auto
+        case always
+        case never
+    }
+
+    /// Key for signing session cookies (at least 32 bytes).
+    public var cookieSecret: [UInt8]
+    /// How long a browser session lasts. Default: 14 days.
+    public var sessionLifetime: Duration = .seconds(14 * 24 * 3600)
+    /// `Secure` flag policy. Default: auto.
+    public var cookieSecurity: CookieSecurity = .auto
+    /// Page size when a paginating client gives no `limit`. Default: 50 (JupyterHub's).
+    public var pageDefaultLimit = 50
+    /// Largest page a paginating client gets. Default: 200 (JupyterHub's).
+    public var pageMaxLimit = 200
+    /// The hub's own version.
+    public var atriumVersion: String
+    /// The JupyterHub API level implemented (clients gate features on it).
+    public var apiVersion: String
+    /// Shown on pages.
+    public var hubName = "Atrium"
+
+    public init(cookieSecret: [UInt8], atriumVersion: String, apiVersion: String) {
+        self.cookieSecret = cookieSecret
+        self.atriumVersion = atriumVersion
+        self.apiVersion = apiVersion
+    }
+}
+
+/// Everything the routes need, built once by the composition root.
+public struct Hub: Sendable {
+    public let store: Store
+    public let authenticator: Authenticator
+    public let settings: HTTPSettings
+    public let logger: Logger
+    let sessions: SessionCodec
+    let pages: PageRenderer
+
+    public init(store: Store, authenticator: Authenticator, settings: HTTPSettings, logger: Logger) throws {
+        self.store = store
+        self.authenticator = authenticator
+        self.settings = settings
+        self.logger = logger
+        self.sessions = SessionCodec(secret: settings.cookieSecret, lifetime: settings.sessionLifetime.seconds)
+        self.pages = try PageRenderer(hubName: settings.hubName)
+    }
+}

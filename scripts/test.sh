@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs every Atrium test: unit, route, store conformance on SQLite and PostgreSQL, and the
+# end-to-end tests that start the real `atrium` binary.
+#
+# PostgreSQL: set ATRIUM_TEST_POSTGRES_URL to a server where the user may CREATE DATABASE, or
+# have PostgreSQL's binaries installed (apt-get install postgresql) and this script starts a
+# private throwaway server on a free loopback port. Under CI=true a missing PostgreSQL fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pg_dir=""
+cleanup() {
+  if [ -n "$pg_dir" ]; then
+    as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$pg_dir"
+  fi
+}
+trap cleanup EXIT
+
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+if [ -z "${ATRIUM_TEST_POSTGRES_URL:-}" ]; then
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  if [ -n "$pg_bin" ]; then
+    pg_dir=$(mktemp -d /tmp/atrium-pg.XXXXXX)
+    chmod 755 "$pg_dir"
+    [ "$(id -u)" = 0 ] && chown postgres "$pg_dir"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U atrium --auth=trust >/dev/null
+    as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w \
+      -o "-p $port -k $pg_dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >/dev/null
+    export ATRIUM_TEST_POSTGRES_URL="postgres://atrium@127.0.0.1:$port/postgres"
+    echo "test PostgreSQL: $ATRIUM_TEST_POSTGRES_URL"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "PostgreSQL is required under CI: apt-get install postgresql" >&2
+    exit 1
+  else
+    echo "PostgreSQL not found: the PostgreSQL store tests will be skipped (apt-get install postgresql to run them)" >&2
+  fi
+fi
+
+swift build --build-tests
+swift test --skip-build "$@"
