@@ -43,7 +43,7 @@ struct JSONValueTests {
         #expect(JSONValue.null.jsonText == "null")
     }
 
-    @Test("invalid JSON text gives nil", arguments: ["", "{", "{'a': 1}", "[1,]", "nul", "{\"a\":}"])
+    @Test("invalid JSON text gives nil", arguments: ["", "{", "{'a': 1}", "[1 2]", "nul", "{\"a\":}", "tru"])
     func refusesInvalidText(_ text: String) {
         #expect(JSONValue(jsonText: text) == nil)
     }

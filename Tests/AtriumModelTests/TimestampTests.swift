@@ -19,8 +19,10 @@ struct TimestampTests {
 
     @Test("format rounds to the nearest microsecond")
     func formatRounds() {
-        #expect(Timestamp.format(Self.reference.addingTimeInterval(0.9999996)) == "2026-11-25T22:00:01.000000Z")
-        #expect(Timestamp.format(Self.reference.addingTimeInterval(0.0000004)) == "2026-11-25T22:00:00.000000Z")
+        // Near 1970 a Double resolves well below a microsecond.
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 0.9999996)) == "1970-01-01T00:00:01.000000Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 0.0000004)) == "1970-01-01T00:00:00.000000Z")
+        #expect(Timestamp.format(Date(timeIntervalSince1970: 0.0000006)) == "1970-01-01T00:00:00.000001Z")
     }
 
     @Test("format handles dates before 1970")

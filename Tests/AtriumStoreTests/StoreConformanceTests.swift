@@ -12,7 +12,7 @@ struct StoreConformanceTests {
     @Test(
         "PostgreSQL is configured for the conformance suite",
         .enabled(
-            if: TestEnvironment.postgresURL != nil || TestEnvironment.isCI,
+            if: StoreKind.includesPostgres,
             "ATRIUM_TEST_POSTGRES_URL is unset: the PostgreSQL store cases are skipped"))
     func postgresIsConfigured() async throws {
         let url = try #require(TestEnvironment.postgresURL, "CI=true requires ATRIUM_TEST_POSTGRES_URL")
@@ -25,7 +25,7 @@ struct StoreConformanceTests {
 
     // MARK: Opening and migrations
 
-    @Test("opening picks the engine from the location", arguments: StoreKind.allCases)
+    @Test("opening picks the engine from the location", arguments: StoreKind.all)
     func openPicksEngine(_ kind: StoreKind) async throws {
         try await withStore(kind, migrate: false) { store in
             #expect(store.kind == (kind == .postgres ? .postgres : .sqlite))
@@ -39,7 +39,7 @@ struct StoreConformanceTests {
         }
     }
 
-    @Test("migrate applies every migration once and is idempotent", arguments: StoreKind.allCases)
+    @Test("migrate applies every migration once and is idempotent", arguments: StoreKind.all)
     func migrateIsIdempotent(_ kind: StoreKind) async throws {
         try await withStore(kind, migrate: false) { store in
             let first = try await store.migrate()
@@ -66,7 +66,7 @@ struct StoreConformanceTests {
 
     struct Boom: Error {}
 
-    @Test("a transaction that throws midway leaves nothing behind", arguments: StoreKind.allCases)
+    @Test("a transaction that throws midway leaves nothing behind", arguments: StoreKind.all)
     func transactionRollsBack(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in
             await #expect(throws: Boom.self) {
@@ -113,7 +113,7 @@ struct StoreConformanceTests {
 
     // MARK: Bulk
 
-    @Test("1,000 users are created, queried and grouped in one batch", arguments: StoreKind.allCases)
+    @Test("1,000 users are created, queried and grouped in one batch", arguments: StoreKind.all)
     func thousandUsers(_ kind: StoreKind) async throws {
         try await withStore(kind) { store in
             let names = (0..<1000).map { String(format: "user%04d", $0) }

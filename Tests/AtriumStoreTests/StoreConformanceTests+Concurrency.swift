@@ -1,0 +1,93 @@
+import AtriumModel
+@testable import AtriumStore
+import Foundation
+import Testing
+
+/// Writes racing on one row: each operation is one transaction, so concurrent callers must see
+/// each other's effects, never a raw constraint error.
+///
+/// These run on SQLite `:memory:` (one connection) and PostgreSQL. On a SQLite *file* concurrent
+/// write transactions currently livelock the process (see `sqliteFileConcurrentWrites`), so
+/// that case is opt-in.
+extension StoreConformanceTests {
+    /// Engines on which racing writers cannot wedge the test process.
+    static var racingKinds: [StoreKind] { StoreKind.includesPostgres ? [.sqliteMemory, .postgres] : [.sqliteMemory] }
+
+    /// Outcomes of `count` concurrent calls of `operation`.
+    func race<R: Sendable>(
+        _ count: Int, _ operation: @escaping @Sendable (Int) async throws -> R
+    ) async -> [Result<R, any Error>] {
+        await withTaskGroup(of: Result<R, any Error>.self) { group in
+            for i in 0..<count {
+                group.addTask {
+                    do { return .success(try await operation(i)) } catch { return .failure(error) }
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    @Test("concurrent failed logins for one name are all counted", arguments: racingKinds)
+    func concurrentLoginFailures(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let outcomes = await race(8) { i in
+                try await store.recordLoginFailure("alice", now: t0.addingTimeInterval(Double(i) / 10), limit: 100, window: 600, lockout: 60)
+            }
+            let errors = outcomes.compactMap { if case .failure(let e) = $0 { String(String(reflecting: e).prefix(240)) } else { nil } }
+            let count = try await store.loginFailures("alice")?.count
+            withKnownIssue(
+                "recordLoginFailure reads, deletes and re-inserts the row: under PostgreSQL's READ COMMITTED concurrent failures hit a unique violation and go uncounted",
+                isIntermittent: true
+            ) {
+                #expect(errors.isEmpty, "\(errors.first ?? "")")
+                #expect(count == 8)
+            } when: {
+                kind == .postgres
+            }
+        }
+    }
+
+    @Test("concurrent creations of one user: one wins, the others learn it exists", arguments: racingKinds)
+    func concurrentCreateUser(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let outcomes = await race(8) { _ in try await store.createUser(NewUser(name: "alice")) }
+            let created = outcomes.filter { if case .success = $0 { true } else { false } }.count
+            let others = outcomes.compactMap { if case .failure(let e) = $0 { e } else { nil } }
+            let users = try await store.userCount()
+            #expect(created == 1)
+            #expect(users == 1)
+            withKnownIssue(
+                "createUsers checks for existing names before inserting; a racing insert surfaces as a raw unique violation on PostgreSQL",
+                isIntermittent: true
+            ) {
+                for error in others {
+                    #expect((error as? StoreError)?.code == .alreadyExists, "\(String(reflecting: error).prefix(200))")
+                }
+            } when: {
+                kind == .postgres
+            }
+        }
+    }
+
+    /// Concurrent write transactions on one SQLite file. Each waiting `BEGIN IMMEDIATE` spins in
+    /// SQLite's busy handler (sqlite-nio's retries at once, forever) on a thread of
+    /// `NIOThreadPool.singleton`; once as many writers wait as the pool has threads, the writer
+    /// holding the lock never gets a thread to run its next statement or COMMIT, and the
+    /// process hangs at 100% CPU per thread. A hang cannot be caught as a known issue, so this
+    /// reproduction runs only with `ATRIUM_TEST_SQLITE_LIVELOCK=1` (and then hangs until fixed).
+    @Test(
+        "concurrent write transactions on a SQLite file all complete",
+        .enabled(
+            if: ProcessInfo.processInfo.environment["ATRIUM_TEST_SQLITE_LIVELOCK"] == "1",
+            "known livelock in Store's SQLite pool: opt in with ATRIUM_TEST_SQLITE_LIVELOCK=1"),
+        .timeLimit(.minutes(1)))
+    func sqliteFileConcurrentWrites() async throws {
+        try await withStore(.sqlite) { store throws in
+            let outcomes = await race(8) { i in
+                try await store.recordLoginFailure("user\(i % 2)", now: t0, limit: 100, window: 600, lockout: 60)
+            }
+            #expect(outcomes.allSatisfy { if case .success = $0 { true } else { false } })
+            #expect(try await store.loginFailures("user0")?.count == 4)
+        }
+    }
+}
