@@ -72,6 +72,11 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             var api = APIError(error.status, message)
             api.headers = error.headers
             throw api
+        } catch let error as any HTTPResponseError where error.status.code < 500 {
+            // Hummingbird's other client errors (NIOTooManyBytesError: body over the limit, …).
+            let message = error.status == .contentTooLarge
+                ? "Request body too large (limit \(context.maxUploadSize) bytes)" : error.status.reasonPhrase
+            throw APIError(error.status, message)
         } catch {
             let id = context.id
             context.logger.error("request failed", metadata: ["atrium.request": "\(id)", "atrium.error": "\(String(reflecting: error))"])

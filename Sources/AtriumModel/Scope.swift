@@ -209,9 +209,12 @@ public struct ScopeSet: Sendable, Equatable {
             case (.all, let r), (let r, .all): result.entries[base] = r
             case (.only(let a), .only(let b)):
                 var kept = a.intersection(b)
-                for f in a.union(b) {
-                    guard case .server(let user, _) = f else { continue }
-                    if a.contains(.user(user)) || b.contains(.user(user)) { kept.insert(f) }
+                // A server filter on one side survives under the same user's filter on the other.
+                for (mine, theirs) in [(a, b), (b, a)] {
+                    for f in mine {
+                        guard case .server(let user, _) = f, theirs.contains(.user(user)) else { continue }
+                        kept.insert(f)
+                    }
                 }
                 if !kept.isEmpty { result.entries[base] = .only(kept) }
             }

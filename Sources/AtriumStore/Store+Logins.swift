@@ -16,9 +16,24 @@ extension Store {
     /// Counts one failed login for `name` at `now`. Failures older than `window` start the
     /// count again; reaching `limit` locks the name until `now + lockout`. Returns the new record.
     public func recordLoginFailure(_ name: String, now: Date, limit: Int, window: TimeInterval, lockout: TimeInterval) async throws -> LoginFailures {
-        try await transaction { db in
+        // Concurrent failures for one name collide on its row under PostgreSQL: retry, so each counts.
+        var attempt = 0
+        while true {
+            do { return try await recordLoginFailureOnce(name, now: now, limit: limit, window: window, lockout: lockout) } catch
+                where Self.isUniqueViolation(error) && attempt < 20
+            {
+                attempt += 1
+            }
+        }
+    }
+
+    private func recordLoginFailureOnce(_ name: String, now: Date, limit: Int, window: TimeInterval, lockout: TimeInterval) async throws -> LoginFailures {
+        let lock = kind == .postgres ? " FOR UPDATE" : ""
+        return try await transaction { db in
             var record = LoginFailures(name: name, count: 0, lastFailure: now, lockedUntil: nil)
-            if let row = try await db.raw("SELECT * FROM login_failures WHERE name = \(bind: name)").first() {
+            var exists = false
+            if let row = try await db.raw("SELECT * FROM login_failures WHERE name = \(bind: name)" + SQLQueryString(lock)).first() {
+                exists = true
                 let last = try row.date("last_failure")
                 let locked = try row.optionalDate("locked_until")
                 let expiredLock = locked.map { $0 <= now } ?? false
@@ -31,10 +46,16 @@ extension Store {
             if record.count >= limit && limit > 0 && record.lockedUntil == nil {
                 record.lockedUntil = now.addingTimeInterval(lockout)
             }
-            try await db.raw("DELETE FROM login_failures WHERE name = \(bind: name)").run()
-            try await db.raw(
-                "INSERT INTO login_failures (name, count, last_failure, locked_until) VALUES (\(bind: name), \(bind: record.count), \(bind: now.storedValue), \(bind: record.lockedUntil?.storedValue))"
-            ).run()
+            // Update in place, so a concurrent failure waiting on the row lock re-reads the new count.
+            if exists {
+                try await db.raw(
+                    "UPDATE login_failures SET count = \(bind: record.count), last_failure = \(bind: max(now, record.lastFailure).storedValue), locked_until = \(bind: record.lockedUntil?.storedValue) WHERE name = \(bind: name)"
+                ).run()
+            } else {
+                try await db.raw(
+                    "INSERT INTO login_failures (name, count, last_failure, locked_until) VALUES (\(bind: name), \(bind: record.count), \(bind: now.storedValue), \(bind: record.lockedUntil?.storedValue))"
+                ).run()
+            }
             return record
         }
     }

@@ -6,17 +6,16 @@ extension Store {
     /// Stores a token (its hash, never the secret) and returns it with its id.
     public func insertToken(_ token: TokenRecord) async throws -> TokenRecord {
         let scopes = JSONValue.array(token.scopes.map(JSONValue.string)).jsonText
-        let id: Int64 = try await transaction { db in
-            try await db.raw(
-                """
-                INSERT INTO api_tokens (user_id, prefix, salt, hash, scopes, note, created, expires_at)
-                VALUES (\(bind: token.userID), \(bind: token.prefix), \(bind: token.salt), \(bind: token.hash), \(bind: scopes),
-                        \(bind: token.note), \(bind: token.created.storedValue), \(bind: token.expiresAt?.storedValue))
-                """
-            ).run()
-            let row = try await db.raw("SELECT MAX(id) AS id FROM api_tokens WHERE user_id = \(bind: token.userID)").first()
-            return try row!.decode(column: "id", as: Int64.self)
-        }
+        // RETURNING (SQLite ≥ 3.35, PostgreSQL) gives this row's id, whatever else is inserted concurrently.
+        let row = try await sql.raw(
+            """
+            INSERT INTO api_tokens (user_id, prefix, salt, hash, scopes, note, created, expires_at)
+            VALUES (\(bind: token.userID), \(bind: token.prefix), \(bind: token.salt), \(bind: token.hash), \(bind: scopes),
+                    \(bind: token.note), \(bind: token.created.storedValue), \(bind: token.expiresAt?.storedValue))
+            RETURNING id
+            """
+        ).first()
+        guard let id = try row?.decode(column: "id", as: Int64.self) else { throw StoreError(.notFound, "token insert returned no id") }
         var stored = token
         stored.id = id
         return stored

@@ -11,7 +11,19 @@ extension Store {
     public func createUsers(_ users: [NewUser], now: Date = Date()) async throws -> (created: [UserRecord], existing: [String]) {
         var seen = Set<String>()
         let unique = users.filter { seen.insert($0.name).inserted }
-        return try await transaction { db in
+        do {
+            return try await insertUsers(unique, now: now)
+        } catch where Self.isUniqueViolation(error) {
+            // A concurrent insert took a name between our check and our insert: retry once,
+            // and the existing names are then reported as such.
+            do { return try await insertUsers(unique, now: now) } catch where Self.isUniqueViolation(error) {
+                throw StoreError(.alreadyExists, "some of these users were created concurrently; try again")
+            }
+        }
+    }
+
+    private func insertUsers(_ unique: [NewUser], now: Date) async throws -> (created: [UserRecord], existing: [String]) {
+        try await transaction { db in
             let existing = try await Self.existingNames(unique.map(\.name), in: db)
             let fresh = unique.filter { !existing.contains($0.name) }
             for chunk in fresh.chunks(of: Self.insertChunk) {

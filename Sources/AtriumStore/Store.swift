@@ -62,8 +62,11 @@ public final class Store: Sendable {
         }
         let pool = EventLoopGroupConnectionPool(
             source: SQLiteConnectionSource(configuration: .init(storage: storage, enableForeignKeys: true), threadPool: .singleton),
-            maxConnectionsPerEventLoop: location == ":memory:" ? 1 : 2, requestTimeout: .seconds(30), logger: logger,
-            on: location == ":memory:" ? MultiThreadedEventLoopGroup.singleton.next() : group)
+            // One connection: SQLite has one writer anyway, and sqlite-nio's busy handler spins on
+            // NIO's shared thread pool, so competing connections could starve the lock holder.
+            // Transactions lease the connection whole (withSession), which serializes them.
+            maxConnectionsPerEventLoop: 1, requestTimeout: .seconds(60), logger: logger,
+            on: MultiThreadedEventLoopGroup.singleton.next())
         let box = PoolBox(pool: pool)
         let store = Store(sql: PooledSQLite(box: box, logger: logger).sql(queryLogLevel: .trace), kind: .sqlite) {
             try await box.pool.shutdownAsync()

@@ -177,11 +177,9 @@ struct ScopeTests {
         // Requested: alice's servers (user filter) and alice/lab; held: only bob's servers.
         let requested = try set(["servers!user=alice", "servers!server=alice/lab"])
         let held = try set(["servers!user=bob"])
-        withKnownIssue("ScopeSet.intersection keeps a server filter when the user filter is on the same side") {
-            #expect(requested.intersection(held).entries.isEmpty)
-            #expect(held.intersection(requested).entries.isEmpty)
-            #expect(!requested.intersection(held).allows("start:servers", user: "alice", server: "lab"))
-        }
+        #expect(requested.intersection(held).entries.isEmpty)
+        #expect(held.intersection(requested).entries.isEmpty)
+        #expect(!requested.intersection(held).allows("start:servers", user: "alice", server: "lab"))
     }
 
     @Test("covers: whether every scope of the other set is within this one")

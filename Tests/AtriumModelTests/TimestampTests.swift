@@ -82,10 +82,9 @@ struct TimestampTests {
 
     @Test("parse refuses days that do not exist in the month")
     func refusesImpossibleDays() {
-        withKnownIssue("Timestamp.parse only checks day <= 31; timegm silently rolls Feb 31 into March") {
-            #expect(Timestamp.parse("2026-02-31T00:00:00Z") == nil)
-            #expect(Timestamp.parse("2026-04-31T00:00:00Z") == nil)
-        }
+        #expect(Timestamp.parse("2026-02-31T00:00:00Z") == nil)
+        #expect(Timestamp.parse("2026-04-31T00:00:00Z") == nil)
+        #expect(Timestamp.parse("2024-02-29T00:00:00Z") != nil)
     }
 
     static let instants: [Double] = [0, 1_795_644_000, 1_795_644_000.123456, 1_800_000_000.5, 4_102_444_800.000001, -1.25]

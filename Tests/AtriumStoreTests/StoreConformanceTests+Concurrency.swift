@@ -35,15 +35,8 @@ extension StoreConformanceTests {
             }
             let errors = outcomes.compactMap { if case .failure(let e) = $0 { String(String(reflecting: e).prefix(240)) } else { nil } }
             let count = try await store.loginFailures("alice")?.count
-            withKnownIssue(
-                "recordLoginFailure reads, deletes and re-inserts the row: under PostgreSQL's READ COMMITTED concurrent failures hit a unique violation and go uncounted",
-                isIntermittent: true
-            ) {
-                #expect(errors.isEmpty, "\(errors.first ?? "")")
-                #expect(count == 8)
-            } when: {
-                kind == .postgres
-            }
+            #expect(errors.isEmpty, "\(errors.first ?? "")")
+            #expect(count == 8)
         }
     }
 
@@ -56,31 +49,16 @@ extension StoreConformanceTests {
             let users = try await store.userCount()
             #expect(created == 1)
             #expect(users == 1)
-            withKnownIssue(
-                "createUsers checks for existing names before inserting; a racing insert surfaces as a raw unique violation on PostgreSQL",
-                isIntermittent: true
-            ) {
-                for error in others {
-                    #expect((error as? StoreError)?.code == .alreadyExists, "\(String(reflecting: error).prefix(200))")
-                }
-            } when: {
-                kind == .postgres
+            for error in others {
+                #expect((error as? StoreError)?.code == .alreadyExists, "\(String(reflecting: error).prefix(200))")
             }
         }
     }
 
-    /// Concurrent write transactions on one SQLite file. Each waiting `BEGIN IMMEDIATE` spins in
-    /// SQLite's busy handler (sqlite-nio's retries at once, forever) on a thread of
-    /// `NIOThreadPool.singleton`; once as many writers wait as the pool has threads, the writer
-    /// holding the lock never gets a thread to run its next statement or COMMIT, and the
-    /// process hangs at 100% CPU per thread. A hang cannot be caught as a known issue, so this
-    /// reproduction runs only with `ATRIUM_TEST_SQLITE_LIVELOCK=1` (and then hangs until fixed).
-    @Test(
-        "concurrent write transactions on a SQLite file all complete",
-        .enabled(
-            if: ProcessInfo.processInfo.environment["ATRIUM_TEST_SQLITE_LIVELOCK"] == "1",
-            "known livelock in Store's SQLite pool: opt in with ATRIUM_TEST_SQLITE_LIVELOCK=1"),
-        .timeLimit(.minutes(1)))
+    /// Concurrent write transactions on one SQLite file all complete. (Regression: with several
+    /// pooled connections, waiting `BEGIN IMMEDIATE`s spun in sqlite-nio's busy handler on NIO's
+    /// shared thread pool and starved the lock holder; the store now keeps one SQLite connection.)
+    @Test("concurrent write transactions on a SQLite file all complete", .timeLimit(.minutes(1)))
     func sqliteFileConcurrentWrites() async throws {
         try await withStore(.sqlite) { store throws in
             let outcomes = await race(8) { i in

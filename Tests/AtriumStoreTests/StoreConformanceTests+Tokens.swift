@@ -94,11 +94,7 @@ extension StoreConformanceTests {
             let token = try await store.makeToken(for: alice, prefix: "mine")
             let actual = try #require(try await store.tokens(withPrefix: "mine").first)
             // SQLite's AUTOINCREMENT goes past the highest id, so only PostgreSQL's sequence shows it.
-            withKnownIssue("insertToken reads back SELECT MAX(id) for the user, not the inserted row's id") {
-                #expect(token.id == actual.id)
-            } when: {
-                kind == .postgres
-            }
+            #expect(token.id == actual.id)
         }
     }
 }

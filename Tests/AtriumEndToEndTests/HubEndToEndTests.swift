@@ -1,0 +1,137 @@
+import AsyncHTTPClient
+import Foundation
+import Testing
+
+/// Starts the real `atrium` binary and drives it over HTTP, as JupyterHub's clients would.
+@Suite("atrium serve, end to end", .serialized)
+struct HubEndToEndTests {
+    @Test("1,000 users: batch create, list with and without pagination, rename, admin, tokens, 403, delete")
+    func usersAndTokens() async throws {
+        let hub = try HubProcess()
+        let token = try hub.run(["token", "create", "ops", "--admin"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(token.count == 80)
+        try hub.start()
+        defer { hub.stop() }
+        let api = API(base: hub.baseURL + "/hub/api", token: token)
+
+        let root = try await API(base: hub.baseURL + "/hub/api").call(.GET, "/")
+        #expect(root.status == 200)
+        #expect((root.json as? [String: Any])?["version"] as? String == "5.4.0")
+
+        for batch in 0..<10 {
+            let names = (0..<100).map { "e2e-user-\(batch * 100 + $0)" }
+            let reply = try await api.call(.POST, "/users", json: ["usernames": names])
+            #expect(reply.status == 201, "\(reply.text)")
+            #expect((reply.json as? [Any])?.count == 100)
+        }
+        let again = try await api.call(.POST, "/users", json: ["usernames": ["e2e-user-1", "e2e-user-2"]])
+        #expect(again.status == 409)
+        let invalid = try await api.call(.POST, "/users", json: ["usernames": ["fine-name", "bad/name"]])
+        #expect(invalid.status == 400)
+        #expect(try await api.call(.GET, "/users/fine-name").status == 404)
+
+        let whole = try await api.call(.GET, "/users")
+        #expect((whole.json as? [Any])?.count == 1001)  // 1,000 plus the ops admin
+
+        var seen = Set<String>()
+        var path = "/users?limit=200&sort=name"
+        for _ in 0..<20 {
+            let page = try await api.call(.GET, path, extraHeaders: [("Accept", "application/jupyterhub-pagination+json")])
+            let object = try #require(page.json as? [String: Any])
+            for item in object["items"] as? [[String: Any]] ?? [] { seen.insert(item["name"] as! String) }
+            let pagination = try #require(object["_pagination"] as? [String: Any])
+            #expect(pagination["total"] as? Int == 1001)
+            guard let next = pagination["next"] as? [String: Any] else { break }
+            path = "/users?sort=name&offset=\(next["offset"] as! Int)&limit=\(next["limit"] as! Int)"
+        }
+        #expect(seen.count == 1001)
+
+        let renamed = try await api.call(.PATCH, "/users/e2e-user-7", json: ["name": "e2e-renamed"])
+        #expect(renamed.status == 200)
+        #expect(try await api.call(.GET, "/users/e2e-user-7").status == 404)
+        let promoted = try await api.call(.PATCH, "/users/e2e-renamed", json: ["admin": true])
+        #expect((promoted.json as? [String: Any])?["admin"] as? Bool == true)
+        #expect(try await api.call(.PATCH, "/users/e2e-renamed", json: ["admin": "yes"]).status == 400)
+        #expect(try await api.call(.PATCH, "/users/e2e-renamed", json: ["name": "e2e-user-8"]).status == 400)
+
+        let created = try await api.call(.POST, "/users/e2e-user-9/tokens", json: ["scopes": ["read:users!user=e2e-user-9"], "note": "limited"])
+        #expect(created.status == 201, "\(created.text)")
+        let limited = try #require(created.json as? [String: Any])
+        let limitedAPI = API(base: hub.baseURL + "/hub/api", token: limited["token"] as? String)
+        #expect(try await limitedAPI.call(.GET, "/users/e2e-user-9").status == 200)
+        let forbidden = try await limitedAPI.call(.POST, "/users", json: ["usernames": ["intruder"]])
+        #expect(forbidden.status == 403)
+        #expect((forbidden.json as? [String: Any])?["status"] as? Int == 403)
+        let id = try #require(limited["id"] as? String)
+        #expect(try await api.call(.DELETE, "/users/e2e-user-9/tokens/\(id)").status == 204)
+        #expect(try await limitedAPI.call(.GET, "/users/e2e-user-9").status == 403)
+
+        #expect(try await api.call(.POST, "/users", json: ["usernames": 5]).status == 400)
+        #expect(try await api.call(.POST, "/users", extraHeaders: [("Content-Type", "application/json")]).status == 400)
+        let tooBig = String(repeating: "x", count: 2 << 20)
+        let tooLarge = try await api.call(.POST, "/users", json: ["usernames": [tooBig]])
+        #expect(tooLarge.status == 413, "\(tooLarge.status) \(tooLarge.text.prefix(200))")
+
+        for name in ["e2e-renamed", "e2e-user-1", "e2e-user-2"] {
+            #expect(try await api.call(.DELETE, "/users/\(name)").status == 204)
+        }
+        #expect(try await api.call(.DELETE, "/users/e2e-user-1").status == 404)
+        #expect((try await api.call(.GET, "/users").json as? [Any])?.count == 998)
+    }
+
+    @Test("signup, approval, login, password change, lockout that survives a restart")
+    func signupApprovalLockout() async throws {
+        let hub = try HubProcess()
+        try "auth:\n  max_failed_logins: 3\n  lockout_duration: 10m\n  bcrypt_cost: 4\n".write(
+            to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
+        let token = try hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try hub.start(extra: ["--config", "atrium.yaml"])
+        let pages = API(base: hub.baseURL)
+        let xsrf = String(repeating: "ab", count: 20)
+        let cookie = ("Cookie", "_xsrf=\(xsrf)")
+
+        let signup = try await pages.call(.POST, "/hub/signup", form: "_xsrf=\(xsrf)&username=student&password=Tr1cky-Horse&password_confirm=Tr1cky-Horse", extraHeaders: [cookie])
+        #expect(signup.status == 201, "\(signup.text.prefix(300))")
+        let pending = try await pages.call(.POST, "/hub/login", form: "_xsrf=\(xsrf)&username=student&password=Tr1cky-Horse", extraHeaders: [cookie])
+        #expect(pending.status == 403)
+        #expect(pending.text.contains("approval"))
+
+        let noXSRF = try await pages.call(.POST, "/hub/signup", form: "username=other&password=Tr1cky-Horse&password_confirm=Tr1cky-Horse")
+        #expect(noXSRF.status == 403)
+
+        let api = API(base: hub.baseURL + "/hub/api", token: token)
+        let listed = try await api.call(.GET, "/users?approval=pending")
+        #expect((listed.json as? [[String: Any]])?.map { $0["name"] as? String } == ["student"])
+        #expect(try hub.run(["user", "approve", "student", "--config", "atrium.yaml"]).status == 0)
+
+        let login = try await pages.call(.POST, "/hub/login", form: "_xsrf=\(xsrf)&username=student&password=Tr1cky-Horse", extraHeaders: [cookie])
+        #expect([302, 303].contains(login.status))
+        let session = try #require(login.headers["Set-Cookie"].first { $0.hasPrefix("atrium-session=") })
+        let sessionCookie = ("Cookie", "_xsrf=\(xsrf); " + session.split(separator: ";")[0])
+        let home = try await pages.call(.GET, "/hub/home", extraHeaders: [sessionCookie])
+        #expect(home.status == 200)
+        #expect(home.text.contains("student"))
+
+        let change = try await pages.call(
+            .POST, "/hub/change-password",
+            form: "_xsrf=\(xsrf)&current_password=Tr1cky-Horse&new_password=Even-Tr1ckier&new_password_confirm=Even-Tr1ckier",
+            extraHeaders: [sessionCookie])
+        #expect(change.status == 200, "\(change.text.prefix(300))")
+        #expect([302, 303].contains(try await pages.call(.GET, "/hub/home", extraHeaders: [sessionCookie]).status))  // old session ended
+
+        for _ in 0..<3 {
+            _ = try await pages.call(.POST, "/hub/login", form: "_xsrf=\(xsrf)&username=student&password=wrong-guess", extraHeaders: [cookie])
+        }
+        let locked = try await pages.call(.POST, "/hub/login", form: "_xsrf=\(xsrf)&username=student&password=Even-Tr1ckier", extraHeaders: [cookie])
+        #expect(locked.status == 429)
+
+        hub.stop()
+        try hub.start(extra: ["--config", "atrium.yaml"])
+        defer { hub.stop() }
+        let restarted = API(base: hub.baseURL)
+        let stillLocked = try await restarted.call(.POST, "/hub/login", form: "_xsrf=\(xsrf)&username=student&password=Even-Tr1ckier", extraHeaders: [cookie])
+        #expect(stillLocked.status == 429)
+        #expect(stillLocked.text.contains("locked"))
+    }
+}

@@ -1,0 +1,127 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// The real `atrium` binary, started in a temporary folder on a free port.
+final class HubProcess: @unchecked Sendable {
+    static var binary: String {
+        if let path = ProcessInfo.processInfo.environment["ATRIUM_BINARY"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/debug/atrium").path
+    }
+
+    let directory: URL
+    private var process: Process?
+    private(set) var port = 0
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var firstStartOutput = ""
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("atrium-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    }
+
+    /// Runs an `atrium` subcommand in the hub's folder and returns its standard output.
+    @discardableResult
+    func run(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = arguments
+        p.currentDirectoryURL = directory
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        if let stdin {
+            let input = Pipe()
+            p.standardInput = input
+            try p.run()
+            input.fileHandleForWriting.write(Data(stdin.utf8))
+            try input.fileHandleForWriting.close()
+        } else {
+            try p.run()
+        }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    /// Starts `atrium serve --port 0` and waits (bounded) for its "listening" line.
+    func start(extra: [String] = []) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = ["serve", "--port", "0", "--log-level", "warning"] + extra
+        p.currentDirectoryURL = directory
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        var text = ""
+        let handle = out.fileHandleForReading
+        for _ in 0..<2000 {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            text += String(decoding: chunk, as: UTF8.self)
+            if let range = text.range(of: #"listening on http://127\.0\.0\.1:(\d+)"#, options: .regularExpression) {
+                port = Int(text[range].split(separator: ":").last!)!
+                firstStartOutput = text
+                return
+            }
+        }
+        throw HubError("atrium serve did not report its port: \(text)")
+    }
+
+    /// Stops the hub with SIGTERM and waits for it.
+    func stop() {
+        guard let p = process, p.isRunning else { return }
+        p.terminate()
+        p.waitUntilExit()
+        process = nil
+    }
+
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
+struct HubError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A small HTTP helper over AsyncHTTPClient (redirects are not followed: tests look at them).
+struct API {
+    static let client = HTTPClient(
+        eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+
+    let base: String
+    var token: String?
+    var headers: [(String, String)] = []
+
+    struct Reply {
+        let status: Int
+        let body: Data
+        let headers: HTTPHeaders
+        var json: Any? { try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    func call(_ method: HTTPMethod, _ path: String, json: Any? = nil, form: String? = nil, extraHeaders: [(String, String)] = []) async throws -> Reply {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "token \(token)") }
+        for (k, v) in headers + extraHeaders { request.headers.add(name: k, value: v) }
+        if let json {
+            request.body = .bytes(ByteBuffer(bytes: Array(try JSONSerialization.data(withJSONObject: json))))
+            request.headers.add(name: "Content-Type", value: "application/json")
+        } else if let form {
+            request.body = .bytes(ByteBuffer(string: form))
+            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
+        }
+        let response = try await Self.client.execute(request, timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 64 << 20)
+        return Reply(status: Int(response.status.code), body: Data(body.readableBytesView), headers: response.headers)
+    }
+}
