@@ -1,0 +1,156 @@
+import AtriumAuth
+import AtriumHTTP
+import AtriumModel
+import AtriumStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Testing
+
+/// Routes through Hummingbird's test client, with an in-memory SQLite store.
+@Suite("REST API and pages through the router")
+struct RouteTests {
+    struct Fixture: Sendable {
+        let store: Store
+        let adminToken: String
+        let userToken: String
+    }
+
+    func withHub(_ body: @escaping @Sendable (Fixture, any TestClientProtocol) async throws -> Void) async throws {
+        let logger = Logger(label: "test")
+        let store = try await Store.open(":memory:", logger: logger)
+        try await store.migrate()
+        var auth = AuthConfiguration()
+        auth.bcryptCost = 4
+        let authenticator = Authenticator(configuration: auth, store: store, logger: logger)
+        let hub = try Hub(
+            store: store, authenticator: authenticator,
+            settings: HTTPSettings(cookieSecret: Array(repeating: 7, count: 32), atriumVersion: "test", apiVersion: "5.4.0"),
+            logger: logger)
+        let created = try await store.createUsers([NewUser(name: "root", admin: true), NewUser(name: "alice")]).created
+        let (adminToken, _) = try await TokenHashing.issue(for: created[0], scopes: ["inherit"], note: nil, expiresIn: nil, store: store)
+        let (userToken, _) = try await TokenHashing.issue(for: created[1], scopes: ["inherit"], note: nil, expiresIn: nil, store: store)
+        let app = Application(router: HubRouter.build(hub))
+        let fixture = Fixture(store: store, adminToken: adminToken, userToken: userToken)
+        try await app.test(.router) { client in try await body(fixture, client) }
+        try await store.close()
+    }
+
+    static func json(_ buffer: ByteBuffer) -> Any? {
+        try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView), options: [.fragmentsAllowed])
+    }
+
+    func auth(_ token: String) -> HTTPFields { [.authorization: "token \(token)"] }
+
+    @Test("health and version need no credentials; the API without credentials is 403 JSON")
+    func anonymous() async throws {
+        try await withHub { _, client in
+            try await client.execute(uri: "/hub/health", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/hub/api/health", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/hub/api/users", method: .get) { response in
+                #expect(response.status == .forbidden)
+                #expect((Self.json(response.body) as? [String: Any])?["status"] as? Int == 403)
+            }
+            try await client.execute(uri: "/hub/api/no-such-thing", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect((Self.json(response.body) as? [String: Any])?["message"] != nil)
+            }
+        }
+    }
+
+    @Test("bad bodies are 400s that name the problem, and write nothing")
+    func badBodies() async throws {
+        try await withHub { f, client in
+            let cases: [(String, String)] = [
+                ("{not json", "not valid JSON"), ("[1,2]", "JSON object"), (#"{"usernames": "bob"}"#, "list of strings"),
+                (#"{"usernames": ["ok"], "admin": "yes"}"#, "true or false"), (#"{"usernames": ["ok"], "extra": 1}"#, "Unknown field"),
+                (#"{"usernames": [""]}"#, "Invalid usernames"), (#"{"usernames": ["a\u0001b"]}"#, "Invalid usernames"),
+            ]
+            for (body, expected) in cases {
+                try await client.execute(uri: "/hub/api/users", method: .post, headers: auth(f.adminToken), body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == .badRequest, "\(body)")
+                    let message = (Self.json(response.body) as? [String: Any])?["message"] as? String ?? ""
+                    #expect(message.contains(expected), "\(body): \(message)")
+                }
+            }
+            var bytes = Array(#"{"usernames": ["x"#.utf8)
+            bytes += [0xFF, 0xFE]
+            bytes += Array(#""]}"#.utf8)
+            try await client.execute(uri: "/hub/api/users", method: .post, headers: auth(f.adminToken), body: ByteBuffer(bytes: bytes)) {
+                #expect($0.status == .badRequest)
+            }
+            #expect(try await f.store.userCount() == 2)
+        }
+    }
+
+    @Test("a user's token cannot create users, see others, or mint broader tokens")
+    func userLimits() async throws {
+        try await withHub { f, client in
+            try await client.execute(uri: "/hub/api/users", method: .post, headers: auth(f.userToken), body: ByteBuffer(string: #"{"usernames": ["x"]}"#)) {
+                #expect($0.status == .forbidden)
+            }
+            try await client.execute(uri: "/hub/api/users/root", method: .get, headers: auth(f.userToken)) { #expect($0.status == .forbidden) }
+            try await client.execute(uri: "/hub/api/users/alice", method: .get, headers: auth(f.userToken)) { #expect($0.status == .ok) }
+            try await client.execute(
+                uri: "/hub/api/users/alice/tokens", method: .post, headers: auth(f.userToken), body: ByteBuffer(string: #"{"scopes": ["admin:users"]}"#)
+            ) { #expect($0.status == .forbidden) }
+            try await client.execute(
+                uri: "/hub/api/users/alice/tokens", method: .post, headers: auth(f.userToken), body: ByteBuffer(string: #"{"scopes": ["no:such"]}"#)
+            ) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/hub/api/users?limit=-1", method: .get, headers: auth(f.adminToken)) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/hub/api/users?sort=colour", method: .get, headers: auth(f.adminToken)) { #expect($0.status == .badRequest) }
+        }
+    }
+
+    @Test("groups: create, members, properties, rename, delete")
+    func groups() async throws {
+        try await withHub { f, client in
+            let h = auth(f.adminToken)
+            try await client.execute(uri: "/hub/api/groups/course", method: .post, headers: h, body: ByteBuffer(string: #"{"users": ["alice"]}"#)) {
+                #expect($0.status == .created)
+            }
+            try await client.execute(uri: "/hub/api/groups/course", method: .post, headers: h) { #expect($0.status == .conflict) }
+            try await client.execute(uri: "/hub/api/groups/course/users", method: .post, headers: h, body: ByteBuffer(string: #"{"users": ["nobody"]}"#)) {
+                #expect($0.status == .notFound)
+            }
+            try await client.execute(uri: "/hub/api/groups/course/properties", method: .put, headers: h, body: ByteBuffer(string: #"{"term": "2026"}"#)) { response in
+                let group = Self.json(response.body) as? [String: Any]
+                #expect((group?["properties"] as? [String: Any])?["term"] as? String == "2026")
+                #expect(group?["users"] as? [String] == ["alice"])
+            }
+            try await client.execute(uri: "/hub/api/groups/course", method: .patch, headers: h, body: ByteBuffer(string: #"{"name": "course-2026"}"#)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/hub/api/users/alice", method: .get, headers: h) { response in
+                #expect((Self.json(response.body) as? [String: Any])?["groups"] as? [String] == ["course-2026"])
+            }
+            try await client.execute(uri: "/hub/api/groups/course-2026", method: .delete, headers: h) { #expect($0.status == .noContent) }
+            try await client.execute(uri: "/hub/api/groups/course-2026", method: .get, headers: h) { #expect($0.status == .notFound) }
+        }
+    }
+
+    @Test("a cookie session must send the XSRF token to change state through the API")
+    func xsrfOnCookieWrites() async throws {
+        try await withHub { f, client in
+            try await f.store.setPasswordHash("alice", try await PasswordHasher(cost: 4).hash("Correct-Horse-9"))
+            let xsrf = String(repeating: "c", count: 40)
+            var cookie = ""
+            try await client.execute(
+                uri: "/hub/login", method: .post, headers: [.cookie: "_xsrf=\(xsrf)", .contentType: "application/x-www-form-urlencoded"],
+                body: ByteBuffer(string: "_xsrf=\(xsrf)&username=alice&password=Correct-Horse-9")
+            ) { response in
+                #expect(response.status == .seeOther)
+                cookie = response.headers[values: .setCookie].first { $0.hasPrefix("atrium-session=") }.map { String($0.split(separator: ";")[0]) } ?? ""
+            }
+            #expect(!cookie.isEmpty)
+            let session: HTTPFields = [.cookie: "_xsrf=\(xsrf); \(cookie)"]
+            try await client.execute(uri: "/hub/api/user", method: .get, headers: session) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: session) { #expect($0.status == .forbidden) }
+            var withHeader = session
+            withHeader[.init("X-XSRFToken")!] = xsrf
+            try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: withHeader) { #expect($0.status == .created) }
+        }
+    }
+}
