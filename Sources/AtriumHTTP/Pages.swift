@@ -165,7 +165,6 @@ struct Pages {
             ["label": s.name.isEmpty ? "default" : s.name, "phase": s.phase.rawValue,
              "lastActivity": s.lastActivity.map(Timestamp.format) ?? "never"]
         }
-        if let user = values["user"] as? [String: Any] { values["user"] = user }
         return hub.pages.render("home", values, cookies: cookies)
     }
 
