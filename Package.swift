@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "atrium", targets: ["atrium"]),
+        .executable(name: "atrium-workspace", targets: ["atrium-workspace"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -19,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
@@ -65,6 +68,45 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The built-in reverse proxy: SwiftNIO handlers that forward /user/… to workspaces.
+        .target(
+            name: "AtriumProxy",
+            dependencies: [
+                "AtriumModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Workspaces: the backend protocol, the local-process backend, the server lifecycle.
+        .target(
+            name: "AtriumSpawn",
+            dependencies: [
+                "AtriumModel", "AtriumStore", "AtriumAuth",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // A small workspace program for tests and demos: HTTP, WebSocket echo, activity reports.
+        .executableTarget(
+            name: "atrium-workspace",
+            dependencies: [
+                "AtriumModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Composition root: configuration → services → one ServiceGroup.
         .target(
             name: "AtriumApp",
@@ -104,6 +146,24 @@ let package = Package(
                 "AtriumHTTP", "AtriumApp", "AtriumStore", "AtriumAuth", "AtriumModel",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AtriumProxyTests",
+            dependencies: [
+                "AtriumProxy", "AtriumModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AtriumSpawnTests",
+            dependencies: ["AtriumSpawn", "AtriumStore", "AtriumModel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
