@@ -58,6 +58,23 @@ extension Store {
         return result
     }
 
+    /// One server of a user by name (`""` is the default server), or `nil`.
+    public func server(userID: Int64, name: String) async throws -> ServerRecord? {
+        try await sql.raw(
+            "SELECT s.*, u.name AS user_name FROM servers s JOIN users u ON u.id = s.user_id WHERE s.user_id = \(bind: userID) AND s.name = \(bind: name)"
+        ).first().map(Self.serverRecord)
+    }
+
+    /// Renames a stopped server. Throws ``StoreError`` `.alreadyExists` when the new name is taken.
+    public func renameServer(userID: Int64, from name: String, to newName: String) async throws {
+        try await transaction { db in
+            if try await db.raw("SELECT id FROM servers WHERE user_id = \(bind: userID) AND name = \(bind: newName)").first() != nil {
+                throw StoreError(.alreadyExists, "a server called \(newName) exists already")
+            }
+            try await db.raw("UPDATE servers SET name = \(bind: newName) WHERE user_id = \(bind: userID) AND name = \(bind: name)").run()
+        }
+    }
+
     /// Every server not stopped: what a restarted hub reattaches to.
     public func activeServers() async throws -> [ServerRecord] {
         try await sql.raw(

@@ -1,0 +1,52 @@
+import AtriumModel
+import Synchronization
+
+/// One live route: a ready server the proxy may forward to.
+public struct LiveRoute: Sendable, Hashable {
+    public var user: String
+    public var userID: Int64
+    public var server: String
+    public var endpoint: WorkspaceEndpoint
+
+    public init(user: String, userID: Int64, server: String, endpoint: WorkspaceEndpoint) {
+        self.user = user
+        self.userID = userID
+        self.server = server
+        self.endpoint = endpoint
+    }
+}
+
+/// The proxy's route table: written by the ``ServerManager`` when a server becomes ready or
+/// goes away, read on every proxied request from NIO event loops — hence a lock, not an actor.
+public final class RouteTable: Sendable {
+    private struct Key: Hashable {
+        var user: String
+        var server: String
+    }
+
+    private let routes = Mutex<[Key: LiveRoute]>([:])
+
+    public init() {}
+
+    /// The live route of `user`'s server `server` (`""` is the default).
+    public func route(user: String, server: String) -> LiveRoute? {
+        routes.withLock { $0[Key(user: user, server: server)] }
+    }
+
+    /// Whether `user` has a live named server called `server`.
+    public func hasNamedServer(user: String, server: String) -> Bool {
+        guard !server.isEmpty else { return false }
+        return routes.withLock { $0[Key(user: user, server: server)] != nil }
+    }
+
+    public func publish(_ route: LiveRoute) {
+        routes.withLock { $0[Key(user: route.user, server: route.server)] = route }
+    }
+
+    public func remove(user: String, server: String) {
+        _ = routes.withLock { $0.removeValue(forKey: Key(user: user, server: server)) }
+    }
+
+    /// Every live route (for diagnostics and tests).
+    public var all: [LiveRoute] { routes.withLock { Array($0.values) } }
+}

@@ -1,0 +1,142 @@
+import AtriumModel
+import AtriumStore
+import Foundation
+import Logging
+
+extension ServerManager {
+    /// What a restart found.
+    public struct RestoreReport: Sendable, Equatable {
+        /// Servers running again behind live routes, with no new start.
+        public var reattached = 0
+        /// Servers found suspended (kept as they were).
+        public var suspended = 0
+        /// Servers whose processes were gone: cleaned up and marked stopped or failed.
+        public var cleaned = 0
+
+        public init() {}
+    }
+
+    /// Reloads every server with a stored state, asks the backend what runs, re-creates the
+    /// live routes and cleans up the dead. Called once at start-up, before the hub serves.
+    /// Servers that still start are waited for, all at once, up to the ready timeout.
+    public func restore() async throws -> RestoreReport {
+        var report = RestoreReport()
+        var waits: [(Key, Task<Bool, Never>)] = []
+        for record in try await store.activeServers() {
+            let key = Key(user: record.userName, server: record.name)
+            let stored = StoredState(record.state)
+            var server = Managed(userID: record.userID, user: record.userName, name: record.name)
+            server.backendState = stored.backend
+            server.secret = stored.secret
+            server.tokenID = stored.tokenID
+            server.profile = stored.profile
+            server.userOptions = record.userOptions
+            server.started = record.started
+            let status: BackendStatus = if let state = stored.backend { await backend.status(state) } else { .stopped }
+            switch status {
+            case .running, .starting, .pending:
+                guard let state = stored.backend, var found = try? backend.endpoint(state) else { fallthrough }
+                found.secret = stored.secret
+                let endpoint = found
+                server.lifecycle = ServerLifecycle(state: .starting)
+                server.endpoint = endpoint
+                server.generation = 1
+                servers[key] = server
+                let task = Task { () -> Bool in
+                    do {
+                        try await self.waitUntilReady(key, endpoint: endpoint, state: state, generation: 1)
+                        return await self.finishReattach(key, endpoint: endpoint)
+                    } catch {
+                        await self.failStart(key, reason: "after a hub restart the server did not answer: \(error)")
+                        return false
+                    }
+                }
+                waits.append((key, task))
+            case .suspended:
+                server.lifecycle = ServerLifecycle(state: .suspended)
+                servers[key] = server
+                try? await persist(key, phase: .suspended)
+                report.suspended += 1
+            case .failed, .stopped:
+                servers[key] = server
+                if let state = stored.backend { try? await backend.stop(state) }
+                await revokeToken(key)
+                servers[key]?.backendState = nil
+                servers[key]?.secret = nil
+                try? await persist(key, phase: .stopped)
+                report.cleaned += 1
+                logger.info(
+                    "server gone after restart, cleaned up",
+                    metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.status": "\(status)"])
+            }
+        }
+        for (_, task) in waits {
+            if await task.value { report.reattached += 1 } else { report.cleaned += 1 }
+        }
+        return report
+    }
+
+    func finishReattach(_ key: Key, endpoint: WorkspaceEndpoint) async -> Bool {
+        guard var server = servers[key], server.lifecycle.state == .starting, server.generation == 1 else { return false }
+        _ = server.lifecycle.event(.ready)
+        if server.started == nil { server.started = Date() }
+        servers[key] = server
+        routes.publish(LiveRoute(user: key.user, userID: server.userID, server: key.server, endpoint: endpoint))
+        try? await persist(key, phase: .running)
+        return true
+    }
+
+    /// Called when the hub stops: stops every server if so configured, else leaves them running
+    /// for the next hub to reattach (their state is in the store already).
+    public func shutdown() async {
+        for (_, server) in servers { server.spawnTask?.cancel() }
+        guard settings.stopServersOnShutdown else { return }
+        for key in servers.keys where [.running, .starting, .suspended].contains(servers[key]?.lifecycle.state) {
+            _ = try? await stop(user: key.user, serverName: key.server)
+            if let task = servers[key]?.stopTask { await task.value }
+        }
+    }
+
+    /// The proxy could not reach a server it had a route for: check whether it died.
+    public func checkHealth(user: String, serverName: String) async {
+        let key = Key(user: user, server: serverName)
+        guard let server = servers[key], server.lifecycle.state == .running, let state = server.backendState else { return }
+        switch await backend.status(state) {
+        case .failed(let reason):
+            var s = server
+            _ = s.lifecycle.event(.crashed(reason: reason))
+            s.lastFailure = reason
+            servers[key] = s
+            routes.remove(user: user, server: serverName)
+            logger.warning("server died", metadata: ["atrium.user": "\(user)", "atrium.server": "\(serverName)", "atrium.reason": "\(reason)"])
+            try? await backend.stop(state)
+            await revokeToken(key)
+            try? await persist(key, phase: .failed)
+        case .stopped:
+            var s = server
+            _ = s.lifecycle.event(.crashed(reason: "the server stopped"))
+            servers[key] = s
+            routes.remove(user: user, server: serverName)
+            await revokeToken(key)
+            try? await persist(key, phase: .failed)
+        default:
+            break
+        }
+    }
+
+    /// Drops what the manager remembers of a stopped server (before it is renamed).
+    public func forget(user: String, serverName: String) throws {
+        let key = Key(user: user, server: serverName)
+        if let server = servers[key] {
+            switch server.lifecycle.state {
+            case .stopped, .failed: servers[key] = nil
+            default: throw SpawnError(.rejected, "\(describe(key)) must be stopped first")
+            }
+        }
+    }
+
+    /// The reason of the last failure of a server, if it failed.
+    public func failure(user: String, serverName: String) -> String? {
+        servers[Key(user: user, server: serverName)]?.lastFailure
+    }
+}

@@ -1,0 +1,298 @@
+import AtriumModel
+import AtriumStore
+import Foundation
+import Logging
+
+/// What the manager keeps in a server row's `state` column: the backend's state plus the
+/// hub's own per-server values a restarted hub needs (the proxy secret, the server token).
+struct StoredState {
+    var backend: JSONValue?
+    var secret: String?
+    var tokenID: Int64?
+    var profile: String?
+
+    init(backend: JSONValue?, secret: String?, tokenID: Int64?, profile: String?) {
+        self.backend = backend
+        self.secret = secret
+        self.tokenID = tokenID
+        self.profile = profile
+    }
+
+    init(_ json: JSONValue) {
+        let object = json.objectValue ?? [:]
+        backend = object["backend"].flatMap { $0 == .null ? nil : $0 }
+        if case .string(let s)? = object["secret"] { secret = s }
+        if case .number(let n)? = object["token_id"] { tokenID = Int64(n) }
+        if case .string(let p)? = object["profile"] { profile = p }
+    }
+
+    var json: JSONValue {
+        var object: [String: JSONValue] = [:]
+        if let backend { object["backend"] = backend }
+        if let secret { object["secret"] = .string(secret) }
+        if let tokenID { object["token_id"] = .number(Double(tokenID)) }
+        if let profile { object["profile"] = .string(profile) }
+        return .object(object)
+    }
+}
+
+extension ServerManager {
+    // MARK: - Start
+
+    func runStart(_ key: Key, request: SpawnRequest, generation: Int) async {
+        let began = ContinuousClock.now
+        defer { changed(key) }
+        guard await acquireSpawnSlot() else { return }
+        defer { releaseSpawnSlot() }
+        func current() -> Managed? {
+            guard let s = servers[key], s.generation == generation, s.lifecycle.state == .starting else { return nil }
+            return s
+        }
+        do {
+            guard let server = current() else { return }
+            record(key, ProgressEvent(progress: 10, message: "Starting \(describe(key)) (\(backend.kind) backend)"))
+            let initial = try await backend.startState(request, server.backendState)
+            guard current() != nil else { return }
+            servers[key]?.backendState = initial
+            try await persist(key, phase: .pending)
+
+            let progress: ProgressSink = { event in await self.record(key, event) }
+            let started = try await withTimeout(settings.startTimeout, what: "start") {
+                try await self.backend.start(request, initial, progress)
+            }
+            guard current() != nil else {
+                // A stop arrived meanwhile; it will stop what this start made.
+                servers[key]?.backendState = started
+                return
+            }
+            servers[key]?.backendState = started
+            var endpoint = try backend.endpoint(started)
+            endpoint.secret = servers[key]?.secret
+            servers[key]?.endpoint = endpoint
+            try await persist(key, phase: .pending)
+            record(key, ProgressEvent(progress: 60, message: "Waiting for the server to answer"))
+            try await waitUntilReady(key, endpoint: endpoint, state: started, generation: generation)
+
+            guard var server = current() else { return }
+            let action = server.lifecycle.event(.ready)
+            server.started = Date()
+            servers[key] = server
+            if action == .publishRoute {
+                routes.publish(LiveRoute(user: key.user, userID: server.userID, server: key.server, endpoint: endpoint))
+            }
+            try await persist(key, phase: .running)
+            let seconds = (ContinuousClock.now - began).seconds
+            averageSpawnSeconds = averageSpawnSeconds * 0.8 + seconds * 0.2
+            logger.info("server ready", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.seconds": "\(seconds)"])
+            record(key, readyEvent(url: server.baseURL))
+        } catch {
+            guard current() != nil else { return }  // cancelled by a stop: the stop cleans up
+            let reason = Task.isCancelled ? "the start was cancelled" : "\(error)"
+            await failStart(key, reason: reason)
+        }
+    }
+
+    func failStart(_ key: Key, reason: String) async {
+        guard var server = servers[key] else { return }
+        _ = server.lifecycle.event(.startFailed(reason: reason))
+        server.lastFailure = reason
+        servers[key] = server
+        routes.remove(user: key.user, server: key.server)
+        logger.warning("server failed to start", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.reason": "\(reason)"])
+        record(key, ProgressEvent(progress: 100, message: "Spawn failed: \(reason)", failed: true))
+        if let state = server.backendState { try? await backend.stop(state) }
+        await revokeToken(key)
+        try? await persist(key, phase: .failed)
+    }
+
+    /// Polls the endpoint until it answers, the backend reports a failure, or time runs out.
+    func waitUntilReady(_ key: Key, endpoint: WorkspaceEndpoint, state: JSONValue, generation: Int) async throws {
+        let deadline = ContinuousClock.now + settings.readyTimeout
+        let path = endpoint.stripPrefix == nil ? Self.baseURL(user: key.user, server: key.server) : "/"
+        var delay = Duration.milliseconds(50)
+        while true {
+            try Task.checkCancellation()
+            if await probe.check(endpoint, path: path) { return }
+            if case .failed(let reason) = await backend.status(state) { throw SpawnError(.backendFailed, reason) }
+            if ContinuousClock.now >= deadline {
+                throw SpawnError(.backendFailed, "The server did not answer at \(endpoint.address) within \(settings.readyTimeout)")
+            }
+            try await Task.sleep(for: delay)
+            delay = min(delay * 2, .seconds(1))
+        }
+    }
+
+    func acquireSpawnSlot() async -> Bool {
+        if activeSpawns < settings.concurrentSpawnLimit {
+            activeSpawns += 1
+            return true
+        }
+        let id = UUID()
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled { continuation.resume(returning: false); return }
+                spawnQueue.append((id, continuation))
+            }
+        } onCancel: {
+            Task { await self.leaveSpawnQueue(id) }
+        }
+    }
+
+    func leaveSpawnQueue(_ id: UUID) {
+        guard let index = spawnQueue.firstIndex(where: { $0.id == id }) else { return }
+        spawnQueue.remove(at: index).continuation.resume(returning: false)
+    }
+
+    func releaseSpawnSlot() {
+        if spawnQueue.isEmpty {
+            activeSpawns -= 1
+        } else {
+            spawnQueue.removeFirst().continuation.resume(returning: true)  // the slot passes on
+        }
+    }
+
+    /// Starts waiting in the spawn queue (for metrics).
+    public var queuedSpawns: Int { spawnQueue.count }
+
+    // MARK: - Stop and suspend
+
+    func runStop(_ key: Key, remove: Bool) async {
+        defer { changed(key) }
+        guard let server = servers[key] else { return }
+        var failure: String?
+        if let state = server.backendState {
+            do { try await backend.stop(state) } catch { failure = "\(error)" }
+        }
+        await revokeToken(key)
+        guard var after = servers[key] else { return }
+        if let failure {
+            _ = after.lifecycle.event(.stopFailed(reason: failure))
+            after.lastFailure = failure
+            servers[key] = after
+            logger.error("server failed to stop", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.reason": "\(failure)"])
+            try? await persist(key, phase: .failed)
+            return
+        }
+        _ = after.lifecycle.event(.stopped)
+        after.backendState = nil
+        after.endpoint = nil
+        after.secret = nil
+        after.started = nil
+        after.stopTask = nil
+        servers[key] = after
+        logger.info("server stopped", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)"])
+        if remove {
+            try? await removeStopped(key)
+        } else {
+            try? await persist(key, phase: .stopped)
+        }
+    }
+
+    func runSuspend(_ key: Key) async {
+        defer { changed(key) }
+        guard let server = servers[key] else { return }
+        do {
+            if let state = server.backendState {
+                let kept = try await backend.suspend(state)
+                servers[key]?.backendState = kept
+            }
+            guard var after = servers[key] else { return }
+            _ = after.lifecycle.event(.suspended)
+            after.stopTask = nil
+            servers[key] = after
+            logger.info("server suspended", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)"])
+            try? await persist(key, phase: .suspended)
+        } catch {
+            guard var after = servers[key] else { return }
+            _ = after.lifecycle.event(.stopFailed(reason: "\(error)"))
+            after.lastFailure = "\(error)"
+            servers[key] = after
+            try? await persist(key, phase: .failed)
+        }
+    }
+
+    /// Deletes a stopped server: the backend's leftovers, and the row of a named server.
+    func removeStopped(_ key: Key) async throws {
+        guard let user = try await store.user(named: key.user) else { return }
+        let state = servers[key]?.backendState
+        try await backend.remove(key.user, key.server, state)
+        await revokeToken(key)
+        servers[key] = nil
+        routes.remove(user: key.user, server: key.server)
+        if key.server.isEmpty {
+            if var record = try await store.server(userID: user.id, name: "") {
+                record.phase = .stopped
+                record.state = .object([:])
+                record.url = nil
+                record.started = nil
+                try await store.saveServer(record)
+            }
+        } else {
+            try await store.deleteServer(userID: user.id, name: key.server)
+        }
+    }
+
+    /// Deletes a stopped server and the user's stored files for it. Only when explicitly asked.
+    public func deleteForever(user: String, serverName: String) async throws {
+        let key = Key(user: user, server: serverName)
+        if let server = servers[key], ![.stopped, .failed(reason: server.lastFailure ?? "")].contains(server.lifecycle.state),
+            server.lifecycle.state != .suspended
+        {
+            throw SpawnError(.rejected, "\(describe(key)) must be stopped first")
+        }
+        let state = servers[key]?.backendState
+        try await backend.deleteForever(user, serverName, state)
+        try await removeStopped(key)
+    }
+
+    func waitForStop(_ task: Task<Void, Never>, key: Key) async -> StopOutcome {
+        await waitUntilSettled(key, timeout: settings.slowStopTimeout) { ![.stopping, .suspending].contains($0.lifecycle.state) }
+        switch servers[key]?.lifecycle.state {
+        case .stopping?, .suspending?: return .pending
+        default: return .stopped
+        }
+    }
+
+    func revokeToken(_ key: Key) async {
+        guard let id = servers[key]?.tokenID else { return }
+        servers[key]?.tokenID = nil
+        _ = try? await store.deleteToken(id: id, ofUser: key.user)
+    }
+
+    // MARK: - Store
+
+    func persist(_ key: Key, phase: ServerPhase) async throws {
+        changed(key)
+        guard let server = servers[key] else { return }
+        let stored = StoredState(backend: server.backendState, secret: server.secret, tokenID: server.tokenID, profile: server.profile)
+        var record = try await store.server(userID: server.userID, name: key.server)
+            ?? ServerRecord(userID: server.userID, userName: key.user, name: key.server)
+        record.phase = phase
+        record.state = stored.json
+        record.url = phase == .stopped ? nil : server.baseURL
+        record.started = phase == .running ? server.started : (phase == .stopped ? nil : record.started)
+        record.userOptions = server.userOptions
+        try await store.saveServer(record)
+    }
+}
+
+func withTimeout<T: Sendable>(_ limit: Duration, what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        guard let first = try await group.next() else { throw CancellationError() }
+        group.cancelAll()
+        guard let value = first else { throw SpawnError(.backendFailed, "The \(what) took longer than \(limit)") }
+        return value
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, a) = components
+        return Double(s) + Double(a) / 1e18
+    }
+}
