@@ -1,0 +1,313 @@
+import AtriumModel
+import AtriumSpawn
+import Foundation
+import Logging
+
+/// Configuration of the local-process backend.
+public struct LocalBackendConfiguration: Sendable, Equatable {
+    /// The command and its arguments. Templates: `{username}`, `{server_name}`, `{base_url}`,
+    /// `{port}`, `{socket}`, `{workspace}`, `{code}`, `{io}`, `{data}`. A command with `{socket}`
+    /// listens on a Unix socket (mode 0600); one with `{port}` on a loopback TCP port.
+    public var command: [String]
+    /// Extra environment; values take the same templates plus `{secret}`.
+    public var environment: [String: String] = [:]
+    /// Per-user workspaces live in `{workspacesRoot}/{username}` with `code`, `io` and `data`.
+    public var workspacesRoot: String
+    /// Copied into `code` on a workspace's first start only; never overwrites a file.
+    public var starterFiles: String?
+    /// Where Unix sockets go (short: a socket path may not exceed 107 bytes). Mode 0700.
+    public var socketDirectory: String
+    /// Where each server's output is written (`{user}.log`, `{user}--{server}.log`).
+    public var logDirectory: String
+    /// The host TCP workspaces listen on.
+    public var host = "127.0.0.1"
+    /// Between SIGTERM and SIGKILL. Default: 10 s.
+    public var stopGracePeriod: Duration = .seconds(10)
+    /// Whether the proxy strips `/user/{name}/` before forwarding (programs that serve at `/`).
+    public var stripPrefix = false
+    /// Directories searched for the command besides `PATH` (the hub's own directory, so the
+    /// bundled `atrium-workspace` is found).
+    public var extraPath: [String] = []
+
+    public init(command: [String], workspacesRoot: String, socketDirectory: String, logDirectory: String) {
+        self.command = command
+        self.workspacesRoot = workspacesRoot
+        self.socketDirectory = socketDirectory
+        self.logDirectory = logDirectory
+    }
+
+    /// Ready-made commands by name: `jupyter-server`, `jupyterlab`, `code-server`, `atrium-workspace`.
+    public static let presets: [String: (command: [String], environment: [String: String], stripPrefix: Bool)] = [
+        "jupyter-server": (jupyter("jupyter-server"), ["JUPYTER_TOKEN": "{secret}"], false),
+        "jupyterlab": (jupyter("jupyter-lab"), ["JUPYTER_TOKEN": "{secret}"], false),
+        "code-server": (
+            [
+                "code-server", "--socket", "{socket}", "--socket-mode", "600", "--auth", "none", "--disable-telemetry",
+                "--disable-update-check", "--user-data-dir", "{data}/.code-server", "{code}",
+            ], [:], true
+        ),
+        "atrium-workspace": (["atrium-workspace", "--socket", "{socket}", "--base-url", "{base_url}"], [:], false),
+    ]
+
+    private static func jupyter(_ program: String) -> [String] {
+        [
+            program, "--ServerApp.sock={socket}", "--ServerApp.sock_mode=0600", "--ServerApp.base_url={base_url}",
+            "--ServerApp.root_dir={code}", "--ServerApp.allow_remote_access=True", "--ServerApp.open_browser=False",
+        ]
+    }
+}
+
+/// Runs each server as a child process on this machine.
+///
+/// Enforced limits: memory as the process's data-segment limit (`RLIMIT_DATA`, applied right
+/// after start; allocations beyond it fail). CPU is not limited by this backend: run the hub in
+/// a systemd slice with `CPUQuota=` for that. Workspaces are reached only through the proxy:
+/// Unix sockets are mode 0600 in a 0700 directory, and every program gets the per-server secret
+/// (`ATRIUM_WORKSPACE_SECRET`, `JUPYTER_TOKEN` for Jupyter) that only the proxy sends.
+public struct LocalBackend: Backend {
+    /// What the hub keeps about one local server.
+    public struct State: Codable, Sendable, Equatable {
+        public var pid: Int32?
+        public var processStart: UInt64?
+        public var address: WorkspaceAddress
+        public var workspace: String
+        public var logFile: String
+        public var stripPrefix: String?
+        public var suspended: Bool
+    }
+
+    public let configuration: LocalBackendConfiguration
+    let processes = Processes()
+    let logger: Logger
+
+    public init(configuration: LocalBackendConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    public var kind: String { "local" }
+
+    func workspace(for user: String) -> String {
+        "\(configuration.workspacesRoot)/\(Self.fileName(user))"
+    }
+
+    /// A file-name-safe rendering of a user or server name: readable where possible, with a
+    /// short hash so different names never collide.
+    static func fileName(_ name: String) -> String {
+        let safe = name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) ? String($0) : "_" }.joined()
+        if safe == name, !name.hasPrefix(".") { return name }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return "\(safe.prefix(40))-\(String(hash, radix: 36))"
+    }
+
+    func logFile(user: String, server: String) -> String {
+        let base = server.isEmpty ? Self.fileName(user) : "\(Self.fileName(user))--\(Self.fileName(server))"
+        return "\(configuration.logDirectory)/\(base).log"
+    }
+
+    public func startState(_ request: SpawnRequest, previous: State?) async throws -> State {
+        let wantsSocket = configuration.command.contains { $0.contains("{socket}") }
+        let address: WorkspaceAddress
+        if let previous {
+            address = previous.address  // a resume keeps its socket or port
+        } else if wantsSocket {
+            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+            for byte in "\(request.user)/\(request.serverName)".utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            address = .unix(path: "\(configuration.socketDirectory)/\(String(hash, radix: 36)).sock")
+        } else {
+            address = .tcp(host: configuration.host, port: try processes.freePort(host: configuration.host))
+        }
+        return State(
+            pid: nil, processStart: nil, address: address, workspace: workspace(for: request.user),
+            logFile: logFile(user: request.user, server: request.serverName),
+            stripPrefix: configuration.stripPrefix ? request.baseURL : nil, suspended: false)
+    }
+
+    public func start(_ request: SpawnRequest, state: State, progress: ProgressSink) async throws -> State {
+        var state = state
+        state.suspended = false
+        let fm = FileManager.default
+        try prepareDirectories(state: state)
+        let firstStart = !fm.fileExists(atPath: "\(state.workspace)/.atrium-initialized")
+        for dir in ["code", "io", "data"] {
+            try fm.createDirectory(atPath: "\(state.workspace)/\(dir)", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
+        if firstStart {
+            if let starter = configuration.starterFiles {
+                await progress(ProgressEvent(progress: 20, message: "Copying starter files"))
+                try copyStarterFiles(from: starter, to: "\(state.workspace)/code")
+            }
+            _ = fm.createFile(atPath: "\(state.workspace)/.atrium-initialized", contents: Data(Timestamp.format(Date()).utf8))
+        }
+        if case .unix(let path) = state.address { unlink(path) }
+        if case .tcp(let host, let port) = state.address, processes.accepts(host: host, port: port) {
+            // A port found free at the previous start is taken now: take another.
+            state.address = .tcp(host: host, port: try processes.freePort(host: host))
+        }
+
+        let values = templateValues(request: request, state: state)
+        let command = (request.command ?? configuration.command).map { Self.fill($0, values) }
+        var environment = baseEnvironment()
+        for (k, v) in configuration.environment { environment[k] = Self.fill(v, values) }
+        for (k, v) in request.environment { environment[k] = v }
+        environment["HOME"] = state.workspace
+        environment["ATRIUM_WORKSPACE_SECRET"] = request.secret
+        environment["JUPYTERHUB_USER"] = request.user
+        environment["USER"] = ProcessInfo.processInfo.environment["USER"] ?? request.user
+
+        await progress(ProgressEvent(progress: 40, message: "Starting \(command.first ?? "the server")"))
+        let header = "\n=== \(Timestamp.format(Date())) starting \(command.joined(separator: " "))\n"
+        if let handle = FileHandle(forWritingAtPath: state.logFile) ?? {
+            _ = fm.createFile(atPath: state.logFile, contents: nil, attributes: [.posixPermissions: 0o600])
+            return FileHandle(forWritingAtPath: state.logFile)
+        }() {
+            handle.seekToEndOfFile()
+            handle.write(Data(header.utf8))
+            try? handle.close()
+        }
+        let pid = try processes.spawn(arguments: command, environment: environment, directory: "\(state.workspace)/code", logFile: state.logFile)
+        state.pid = pid
+        // The start time identifies this process from now on; read it before anything else.
+        var started = processes.startTime(of: pid)
+        for _ in 0..<50 where started == nil {
+            try? await Task.sleep(for: .milliseconds(2))
+            started = processes.startTime(of: pid)
+        }
+        guard let started else {
+            processes.reap(pid)
+            let why = processes.exitDescription(of: pid) ?? "ended at once"
+            throw Processes.SpawnFailure(description: "\(command.first ?? "the server") \(why): \(lastLines(state.logFile, 5).joined(separator: " | "))")
+        }
+        state.processStart = started
+        if let memory = request.limits.memory, !processes.limitMemory(pid: pid, bytes: memory) {
+            logger.warning("could not set the memory limit", metadata: ["atrium.user": "\(request.user)", "atrium.pid": "\(pid)"])
+        }
+        logger.info("started process", metadata: ["atrium.user": "\(request.user)", "atrium.server": "\(request.serverName)", "atrium.pid": "\(pid)"])
+        return state
+    }
+
+    func prepareDirectories(state: State) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: configuration.workspacesRoot, withIntermediateDirectories: true)
+        try fm.createDirectory(atPath: configuration.logDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try fm.createDirectory(atPath: configuration.socketDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(configuration.socketDirectory, 0o700)
+        try fm.createDirectory(atPath: state.workspace, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    }
+
+    /// Copies the starter folder's content without replacing anything that exists.
+    func copyStarterFiles(from source: String, to destination: String) throws {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw Processes.SpawnFailure(description: "the starter files folder \(source) does not exist")
+        }
+        guard let walker = fm.enumerator(atPath: source) else { return }
+        while let relative = walker.nextObject() as? String {
+            let from = "\(source)/\(relative)", to = "\(destination)/\(relative)"
+            var dir: ObjCBool = false
+            _ = fm.fileExists(atPath: from, isDirectory: &dir)
+            if dir.boolValue {
+                try fm.createDirectory(atPath: to, withIntermediateDirectories: true)
+            } else if !fm.fileExists(atPath: to) {
+                try fm.copyItem(atPath: from, toPath: to)
+            }
+        }
+    }
+
+    func templateValues(request: SpawnRequest, state: State) -> [String: String] {
+        var values = [
+            "username": request.user, "server_name": request.serverName, "base_url": request.baseURL,
+            "workspace": state.workspace, "code": "\(state.workspace)/code", "io": "\(state.workspace)/io",
+            "data": "\(state.workspace)/data", "secret": request.secret, "port": "", "socket": "",
+        ]
+        switch state.address {
+        case .tcp(_, let port): values["port"] = String(port)
+        case .unix(let path): values["socket"] = path
+        }
+        return values
+    }
+
+    static func fill(_ template: String, _ values: [String: String]) -> String {
+        guard template.contains("{") else { return template }
+        var result = template
+        for (k, v) in values { result = result.replacingOccurrences(of: "{\(k)}", with: v) }
+        return result
+    }
+
+    func baseEnvironment() -> [String: String] {
+        let inherited = ProcessInfo.processInfo.environment
+        var environment: [String: String] = [:]
+        for key in ["LANG", "LC_ALL", "TZ", "VIRTUAL_ENV", "PYTHONPATH", "SHELL"] { environment[key] = inherited[key] }
+        let path = inherited["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        environment["PATH"] = (configuration.extraPath + [path]).joined(separator: ":")
+        return environment
+    }
+
+    public func status(_ state: State) async -> BackendStatus {
+        if state.suspended { return .suspended }
+        guard let pid = state.pid, let started = state.processStart else { return .stopped }
+        guard processes.isRunning(pid: pid, started: started) else {
+            let how = processes.exitDescription(of: pid) ?? "is no longer running"
+            let tail = lastLines(state.logFile, 3).joined(separator: " | ")
+            return .failed(reason: "the process \(how)" + (tail.isEmpty ? "" : ": \(tail)"))
+        }
+        let answers: Bool =
+            switch state.address {
+            case .unix(let path): processes.accepts(unixSocket: path)
+            case .tcp(let host, let port): processes.accepts(host: host, port: port)
+            }
+        return answers ? .running : .starting
+    }
+
+    public func endpoint(_ state: State) -> WorkspaceEndpoint {
+        WorkspaceEndpoint(address: state.address, secret: nil, stripPrefix: state.stripPrefix)
+    }
+
+    public func suspend(_ state: State) async throws -> State {
+        try await stop(state)
+        var kept = state
+        kept.pid = nil
+        kept.processStart = nil
+        kept.suspended = true
+        return kept
+    }
+
+    public func stop(_ state: State) async throws {
+        if let pid = state.pid, let started = state.processStart {
+            await processes.terminate(pid: pid, started: started, grace: configuration.stopGracePeriod)
+        }
+        if case .unix(let path) = state.address { unlink(path) }
+    }
+
+    public func remove(user: String, serverName: String, state: State?) async throws {
+        if let state { try await stop(state) }
+        try? FileManager.default.removeItem(atPath: logFile(user: user, server: serverName))
+    }
+
+    public func deleteForever(user: String, serverName: String, state: State?) async throws {
+        try await remove(user: user, serverName: serverName, state: state)
+        let dir = workspace(for: user)
+        if FileManager.default.fileExists(atPath: dir) { try FileManager.default.removeItem(atPath: dir) }
+    }
+
+    public func logs(user: String, serverName: String, state: State?, lines: Int) async throws -> [String] {
+        lastLines(state?.logFile ?? logFile(user: user, server: serverName), lines)
+    }
+
+    /// The last `count` lines of a file, reading at most its last 1 MiB.
+    func lastLines(_ path: String, _ count: Int) -> [String] {
+        guard count > 0, let handle = FileHandle(forReadingAtPath: path) else { return [] }
+        defer { try? handle.close() }
+        let size = handle.seekToEndOfFile()
+        let window: UInt64 = min(size, 1 << 20)
+        handle.seek(toFileOffset: size - window)
+        let data = handle.readDataToEndOfFile()
+        var text = String(decoding: data, as: UTF8.self)
+        if window < size, let firstNewline = text.firstIndex(of: "\n") { text = String(text[text.index(after: firstNewline)...]) }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if lines.last == "" { lines.removeLast() }
+        return Array(lines.suffix(count))
+    }
+}
