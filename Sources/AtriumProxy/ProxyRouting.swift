@@ -23,11 +23,15 @@ public struct ProxyTarget: Sendable, Hashable {
     public var secret: String?
     /// The server the request belongs to (for activity and errors).
     public var key: RouteKey
+    /// A path prefix to remove before forwarding (`/user/alice/`), for programs that only serve
+    /// at `/`; the rest of the path keeps a leading `/`. `nil` forwards the path unchanged.
+    public var stripPrefix: String?
 
-    public init(address: WorkspaceAddress, secret: String?, key: RouteKey) {
+    public init(address: WorkspaceAddress, secret: String?, key: RouteKey, stripPrefix: String? = nil) {
         self.address = address
         self.secret = secret
         self.key = key
+        self.stripPrefix = stripPrefix
     }
 }
 

@@ -1,0 +1,34 @@
+/// Settings of the built-in reverse proxy.
+public struct ProxyConfiguration: Sendable, Hashable {
+    /// Requests whose path starts with this prefix are candidates for forwarding; all others go
+    /// straight to the hub's own routes. Must start and end with `/`.
+    public var pathPrefix: String
+    /// Cookies removed from the `Cookie` header before a request is forwarded, so the hub's
+    /// session never reaches a workspace. Other cookies are kept.
+    public var strippedCookieNames: Set<String>
+    /// How long to wait for the TCP or Unix-socket connection to a workspace.
+    public var connectTimeout: Duration
+    /// Whether clients reach the hub over TLS (terminated in front of it); decides
+    /// `X-Forwarded-Proto` and the default `X-Forwarded-Port`.
+    public var behindTLS: Bool
+    /// Upper bound, in bytes, of request body data held by one connection while it waits (for the
+    /// gatekeeper's decision, the upstream connection, or the previous response). The proxy stops
+    /// reading from the socket while it waits, so this is only reached by a misbehaving peer; a
+    /// connection exceeding it is closed.
+    public var maxBufferedBytes: Int
+
+    /// Creates a configuration; every parameter has the documented default.
+    public init(
+        pathPrefix: String = "/user/",
+        strippedCookieNames: Set<String> = ["atrium-session"],
+        connectTimeout: Duration = .seconds(10),
+        behindTLS: Bool = false,
+        maxBufferedBytes: Int = 1 << 20
+    ) {
+        self.pathPrefix = pathPrefix
+        self.strippedCookieNames = strippedCookieNames
+        self.connectTimeout = connectTimeout
+        self.behindTLS = behindTLS
+        self.maxBufferedBytes = maxBufferedBytes
+    }
+}
