@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "AtriumHTTP",
             dependencies: [
-                "AtriumModel", "AtriumStore", "AtriumAuth",
+                "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumSpawn", "AtriumProxy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -75,6 +75,7 @@ let package = Package(
                 "AtriumModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
@@ -95,6 +96,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // posix_spawn with a new session and a working directory, and prlimit: what Glibc's
+        // Swift module does not expose (they need _GNU_SOURCE).
+        .target(name: "CAtriumProcess"),
+        // The local-process backend: one child process per server on this machine.
+        .target(
+            name: "AtriumLocal",
+            dependencies: [
+                "AtriumModel", "AtriumSpawn", "CAtriumProcess",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // A small workspace program for tests and demos: HTTP, WebSocket echo, activity reports.
         .executableTarget(
             name: "atrium-workspace",
@@ -111,8 +124,9 @@ let package = Package(
         .target(
             name: "AtriumApp",
             dependencies: [
-                "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumHTTP",
+                "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumHTTP", "AtriumSpawn", "AtriumLocal", "AtriumProxy",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -158,12 +172,17 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "AtriumSpawnTests",
-            dependencies: ["AtriumSpawn", "AtriumStore", "AtriumModel"],
+            dependencies: [
+                "AtriumSpawn", "AtriumLocal", "AtriumStore", "AtriumAuth", "AtriumModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

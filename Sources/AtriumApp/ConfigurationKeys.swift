@@ -1,6 +1,7 @@
 import AtriumAuth
 import AtriumHTTP
 import AtriumModel
+import AtriumSpawn
 import Foundation
 import Logging
 
@@ -101,6 +102,50 @@ struct ConfigInput {
         throw fail("must be a duration with a unit, such as 90s, 10m, 2h or 14d (not '\(text)')")
     }
 
+    /// A size in bytes: `536870912`, `512M`, `2G`, `1.5Gi`.
+    func bytes() throws(ConfigurationError) -> Int64 {
+        let text = try string().trimmingCharacters(in: .whitespaces)
+        let units: [(String, Double)] = [
+            ("Ki", 1024), ("Mi", 1_048_576), ("Gi", 1_073_741_824), ("K", 1000), ("M", 1_000_000), ("G", 1_000_000_000), ("", 1),
+        ]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            if let value = Double(text.dropLast(suffix.count)), value > 0, value.isFinite { return Int64(value * scale) }
+        }
+        throw fail("must be a size such as 536870912, 512M, 2G or 1.5Gi (not '\(text)')")
+    }
+
+    func number() throws(ConfigurationError) -> Double {
+        let value: Double?
+        switch raw {
+        case .text(let s): value = Double(s.trimmingCharacters(in: .whitespaces))
+        case .yaml(let v): value = (v as? Double) ?? (v as? Int).map(Double.init) ?? (v as? String).flatMap(Double.init)
+        }
+        guard let value, value > 0, value.isFinite else { throw fail("must be a positive number") }
+        return value
+    }
+
+    func profiles() throws(ConfigurationError) -> [SpawnProfile] {
+        guard case .yaml(let v) = raw else { throw fail("is a list of maps: set it in the YAML configuration file") }
+        if v is NSNull { return [] }
+        guard let items = v as? [Any] else { throw fail("must be a list of {name, display_name, cpu, memory, command}") }
+        var out: [SpawnProfile] = []
+        for (i, item) in items.enumerated() {
+            guard let map = item as? [String: Any], let name = map["name"] as? String, !name.isEmpty else {
+                throw fail("item \(i) needs a name")
+            }
+            let known: Set<String> = ["name", "display_name", "cpu", "memory", "command", "image"]
+            if let unknown = map.keys.first(where: { !known.contains($0) }) { throw fail("item \(name) has an unknown field \(unknown)") }
+            var profile = SpawnProfile(name: name, displayName: map["display_name"] as? String)
+            if let cpu = map["cpu"] { profile.limits.cpu = try ConfigInput(key: "\(key)[\(name)].cpu", raw: .yaml(cpu)).number() }
+            if let memory = map["memory"] { profile.limits.memory = try ConfigInput(key: "\(key)[\(name)].memory", raw: .yaml(memory)).bytes() }
+            if let command = map["command"] { profile.command = try ConfigInput(key: "\(key)[\(name)].command", raw: .yaml(command)).list() }
+            profile.image = map["image"] as? String
+            if out.contains(where: { $0.name == name }) { throw fail("has two profiles called \(name)") }
+            out.append(profile)
+        }
+        return out
+    }
+
     func choice<T: RawRepresentable & CaseIterable>(_: T.Type) throws(ConfigurationError) -> T where T.RawValue == String {
         let text = try string()
         guard let value = T(rawValue: text) else {
@@ -199,6 +244,63 @@ public enum ConfigurationKeys {
         key("auth.bcrypt_cost", "integer 4–16", "bcrypt cost (log2 rounds) for new password hashes.", show: { "\($0.auth.bcryptCost)" }) { c, v throws(ConfigurationError) in
             c.auth.bcryptCost = UInt8(try v.int(4...16))
         },
+        key("backend", "local", "Which backend runs workspaces.", show: { $0.backend.rawValue }) { c, v throws(ConfigurationError) in
+            c.backend = try v.choice(HubConfiguration.BackendKind.self)
+        },
+        key("spawn.concurrent_spawn_limit", "integer 1–100000", "Starts running at once; more wait in the queue.",
+            show: { "\($0.spawn.concurrentSpawnLimit)" }) { c, v throws(ConfigurationError) in c.spawn.concurrentSpawnLimit = try v.int(1...100_000) },
+        key("spawn.spawn_queue_limit", "integer 0–1000000", "Starts that may wait for a slot; beyond it the API answers 429 with Retry-After.",
+            show: { "\($0.spawn.spawnQueueLimit)" }) { c, v throws(ConfigurationError) in c.spawn.spawnQueueLimit = try v.int(0...1_000_000) },
+        key("spawn.active_server_limit", "integer 0–1000000", "Servers running or starting at once (0: no limit); beyond it 429.",
+            show: { "\($0.spawn.activeServerLimit)" }) { c, v throws(ConfigurationError) in c.spawn.activeServerLimit = try v.int(0...1_000_000) },
+        key("spawn.start_timeout", "duration", "How long the backend may take to start a server.",
+            show: { $0.spawn.startTimeout.configText }) { c, v throws(ConfigurationError) in c.spawn.startTimeout = try v.duration() },
+        key("spawn.ready_timeout", "duration", "How long a started server may take to answer HTTP.",
+            show: { $0.spawn.readyTimeout.configText }) { c, v throws(ConfigurationError) in c.spawn.readyTimeout = try v.duration() },
+        key("spawn.slow_spawn_timeout", "duration", "After this the API answers 202 and the start goes on in the background.",
+            show: { $0.spawn.slowSpawnTimeout.configText }) { c, v throws(ConfigurationError) in c.spawn.slowSpawnTimeout = try v.duration() },
+        key("spawn.slow_stop_timeout", "duration", "After this a stop answers 202 and goes on in the background.",
+            show: { $0.spawn.slowStopTimeout.configText }) { c, v throws(ConfigurationError) in c.spawn.slowStopTimeout = try v.duration() },
+        key("spawn.allow_named_servers", "boolean", "Users may have named servers besides the default one.",
+            show: { "\($0.spawn.allowNamedServers)" }) { c, v throws(ConfigurationError) in c.spawn.allowNamedServers = try v.bool() },
+        key("spawn.named_server_limit_per_user", "integer 0–1000", "Named servers per user (0: no limit).",
+            show: { "\($0.spawn.namedServerLimitPerUser)" }) { c, v throws(ConfigurationError) in c.spawn.namedServerLimitPerUser = try v.int(0...1000) },
+        key("spawn.stop_servers_on_shutdown", "boolean", "Stop every server when the hub stops (default: leave them running; the next hub reattaches).",
+            show: { "\($0.spawn.stopServersOnShutdown)" }) { c, v throws(ConfigurationError) in c.spawn.stopServersOnShutdown = try v.bool() },
+        key("spawn.hub_api_url", "URL", "The hub API as workspaces reach it (JUPYTERHUB_API_URL); default http://IP:PORT/hub/api.",
+            show: { $0.hubAPIURL ?? "null" }) { c, v throws(ConfigurationError) in c.hubAPIURL = try v.string() },
+        key("spawn.memory_limit", "bytes (512M, 2G)", "Memory limit of servers started without a profile.",
+            show: { $0.spawn.defaultLimits.memory.map { "\($0)" } ?? "null" }) { c, v throws(ConfigurationError) in c.spawn.defaultLimits.memory = try v.bytes() },
+        key("spawn.cpu_limit", "number of cores", "CPU limit of servers started without a profile (enforced by backends that can).",
+            show: { $0.spawn.defaultLimits.cpu.map { "\($0)" } ?? "null" }) { c, v throws(ConfigurationError) in c.spawn.defaultLimits.cpu = try v.number() },
+        key("spawn.profiles", "list of {name, display_name, cpu, memory, command} (YAML only)", "Profiles users choose from when starting.",
+            show: { $0.spawn.profiles.isEmpty ? "[]" : "[" + $0.spawn.profiles.map(\.name).joined(separator: ", ") + "]" }) { c, v throws(ConfigurationError) in
+            c.spawn.profiles = try v.profiles()
+        },
+        key("local.preset", "jupyterlab | jupyter-server | code-server | atrium-workspace", "The program the local backend runs.",
+            show: { $0.local.preset }) { c, v throws(ConfigurationError) in c.local.preset = try v.string() },
+        key("local.command", "list of strings", "A command replacing the preset's; templates {username} {server_name} {base_url} {port} {socket} {workspace} {code} {io} {data}.",
+            show: { $0.local.command.map { "[" + $0.joined(separator: ", ") + "]" } ?? "null" }) { c, v throws(ConfigurationError) in
+            c.local.command = try v.list()
+        },
+        key("local.environment", "list of KEY=VALUE", "Extra environment for local servers (same templates, plus {secret}).",
+            show: { "[" + $0.local.environment.map { $0.split(separator: "=").first.map(String.init) ?? $0 }.map { "\($0)=…" }.joined(separator: ", ") + "]" }) {
+            c, v throws(ConfigurationError) in c.local.environment = try v.list()
+        },
+        key("local.workspaces_root", "path", "Per-user workspace folders ({root}/{user}/code, io, data).",
+            show: { $0.local.workspacesRoot }) { c, v throws(ConfigurationError) in c.local.workspacesRoot = try v.string() },
+        key("local.starter_files", "path", "Copied into a new workspace's code folder on its first start; never overwrites.",
+            show: { $0.local.starterFiles ?? "null" }) { c, v throws(ConfigurationError) in c.local.starterFiles = try v.string() },
+        key("local.socket_dir", "path", "Where Unix sockets go (mode 0700; keep it short).",
+            show: { $0.local.socketDirectory }) { c, v throws(ConfigurationError) in c.local.socketDirectory = try v.string() },
+        key("local.log_dir", "path", "Where each server's output is written.",
+            show: { $0.local.logDirectory }) { c, v throws(ConfigurationError) in c.local.logDirectory = try v.string() },
+        key("local.stop_grace_period", "duration", "Between SIGTERM and SIGKILL when a server stops.",
+            show: { $0.local.stopGracePeriod.configText }) { c, v throws(ConfigurationError) in c.local.stopGracePeriod = try v.duration() },
+        key("proxy.activity_flush_interval", "duration", "How often activity seen by the proxy is written to the store.",
+            show: { $0.activityFlushInterval.configText }) { c, v throws(ConfigurationError) in c.activityFlushInterval = try v.duration() },
+        key("proxy.auth_cache_lifetime", "duration", "How long the proxy trusts a checked session or token (a revoked one works at most this long).",
+            show: { $0.proxyAuthCacheLifetime.configText }) { c, v throws(ConfigurationError) in c.proxyAuthCacheLifetime = try v.duration() },
     ]
 
     static func maskedURL(_ url: String) -> String {

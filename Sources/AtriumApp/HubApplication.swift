@@ -1,5 +1,9 @@
 import AtriumAuth
 import AtriumHTTP
+import AtriumLocal
+import AtriumProxy
+import AtriumSpawn
+import AsyncHTTPClient
 import AtriumModel
 import AtriumStore
 import Foundation
@@ -46,26 +50,76 @@ public enum HubApplication {
             settings.pageDefaultLimit = configuration.apiPageDefaultLimit
             settings.pageMaxLimit = configuration.apiPageMaxLimit
             settings.hubName = configuration.hubName
-            let hub = try Hub(store: store, authenticator: authenticator, settings: settings, logger: logger)
+            let httpClient = HTTPClient.shared
+            let routes = RouteTable()
+            let activity = ActivityRecorder()
+            let manager = ServerManager(
+                store: store, backend: makeBackend(configuration, logger: logger), settings: configuration.spawn,
+                probe: HTTPReadinessProbe(client: httpClient), routes: routes, logger: logger)
+            let restored = try await manager.restore()
+            if restored != ServerManager.RestoreReport() {
+                logger.info(
+                    "reattached to servers",
+                    metadata: ["atrium.reattached": "\(restored.reattached)", "atrium.suspended": "\(restored.suspended)", "atrium.cleaned": "\(restored.cleaned)"])
+            }
+            let hub = try Hub(
+                store: store, authenticator: authenticator, settings: settings, manager: manager, spawnSettings: configuration.spawn, logger: logger)
+            let gatekeeper = HubGatekeeper(hub: hub, routes: routes, activity: activity, cacheLifetime: configuration.proxyAuthCacheLifetime.seconds)
+            let proxy = ReverseProxy(configuration: ProxyConfiguration(), gatekeeper: gatekeeper, logger: logger)
             let app = Application(
                 router: HubRouter.build(hub),
+                server: .http1(configuration: .init(additionalChannelHandlers: [proxy.makeHandler()])),
                 configuration: .init(address: .hostname(configuration.ip, port: configuration.port), serverName: "Atrium"),
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? configuration.port
+                    let host = configuration.ip == "0.0.0.0" ? "127.0.0.1" : configuration.ip
+                    await manager.setHubAPIURL(configuration.hubAPIURL ?? "http://\(host):\(port)/hub/api")
                     for notice in notices {
                         print(notice.replacingOccurrences(of: "{url}", with: "http://\(configuration.ip):\(port)"))
                     }
                     onListening(port)
                 },
                 logger: logger)
-            let group = ServiceGroup(
-                configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: ServerManagerService(manager: manager)),
+                .init(service: ActivityFlushService(recorder: activity, store: store, interval: configuration.activityFlushInterval, logger: logger)),
+                .init(service: app),
+            ]
+            let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
             try? await store.close()
             throw error
         }
         try await store.close()
+    }
+
+    /// The configured backend. A `switch`, so a new backend cannot be forgotten here.
+    static func makeBackend(_ configuration: HubConfiguration, logger: Logger) -> AnyBackend {
+        switch configuration.backend {
+        case .local:
+            let local = configuration.local
+            let preset = LocalBackendConfiguration.presets[local.preset]
+            var backend = LocalBackendConfiguration(
+                command: local.command ?? preset?.command ?? [], workspacesRoot: absolute(local.workspacesRoot),
+                socketDirectory: local.socketDirectory, logDirectory: absolute(local.logDirectory))
+            backend.environment = preset?.environment ?? [:]
+            for item in local.environment {
+                let parts = item.split(separator: "=", maxSplits: 1)
+                backend.environment[String(parts[0])] = parts.count > 1 ? String(parts[1]) : ""
+            }
+            backend.stripPrefix = local.command == nil ? preset?.stripPrefix ?? false : false
+            backend.starterFiles = local.starterFiles.map(absolute)
+            backend.stopGracePeriod = local.stopGracePeriod
+            // The bundled atrium-workspace sits next to the atrium binary.
+            let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            backend.extraPath = [executable.deletingLastPathComponent().path]
+            return AnyBackend(LocalBackend(configuration: backend, logger: logger))
+        }
+    }
+
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
     /// Start-up bookkeeping: configured admins exist and are admins; a fresh native hub with no

@@ -1,5 +1,7 @@
 import AtriumAuth
 import AtriumHTTP
+import AtriumLocal
+import AtriumSpawn
 import Foundation
 import Logging
 
@@ -29,6 +31,45 @@ public struct HubConfiguration: Sendable {
     public var logLevel: Logger.Level = .info
     /// Authentication.
     public var auth = AuthConfiguration()
+    /// Which backend runs workspaces. Default: local.
+    public var backend: BackendKind = .local
+    /// How servers are run, whatever the backend.
+    public var spawn = SpawnSettings()
+    /// `spawn.hub_api_url` as configured; `nil` derives it from `ip` and `port`.
+    public var hubAPIURL: String?
+    /// The local-process backend.
+    public var local = LocalConfiguration()
+    /// How often proxy activity is written to the store. Default: 10 s.
+    public var activityFlushInterval: Duration = .seconds(10)
+    /// How long the proxy trusts a checked session or token before asking the store again. Default: 10 s.
+    public var proxyAuthCacheLifetime: Duration = .seconds(10)
+
+    /// The backends Atrium has.
+    public enum BackendKind: String, Sendable, CaseIterable {
+        case local
+    }
+
+    /// Settings of the local-process backend (see `LocalBackendConfiguration`).
+    public struct LocalConfiguration: Sendable {
+        /// A ready-made command: jupyterlab, jupyter-server, code-server, atrium-workspace. Default: jupyterlab.
+        public var preset = "jupyterlab"
+        /// A command that replaces the preset's (templates as documented).
+        public var command: [String]?
+        /// Extra environment, `KEY=VALUE` items.
+        public var environment: [String] = []
+        /// Per-user workspace folders. Default: `workspaces`.
+        public var workspacesRoot = "workspaces"
+        /// Copied into a new workspace's `code` folder on its first start.
+        public var starterFiles: String?
+        /// Unix sockets. Default: `/tmp/atrium-<uid>` (short: socket paths are limited to 107 bytes).
+        public var socketDirectory = "/tmp/atrium-\(getuid())"
+        /// Server output. Default: `logs`.
+        public var logDirectory = "logs"
+        /// Between SIGTERM and SIGKILL. Default: 10 s.
+        public var stopGracePeriod: Duration = .seconds(10)
+
+        public init() {}
+    }
 
     public init() {}
 
@@ -45,6 +86,19 @@ public struct HubConfiguration: Sendable {
         }
         if apiPageDefaultLimit > apiPageMaxLimit {
             throw ConfigurationError(key: "api_page_default_limit", problem: "is larger than api_page_max_limit (\(apiPageMaxLimit))")
+        }
+        if backend == .local, local.command == nil, LocalBackendConfiguration.presets[local.preset] == nil {
+            throw ConfigurationError(
+                key: "local.preset", problem: "must be one of \(LocalBackendConfiguration.presets.keys.sorted().joined(separator: ", ")), or set local.command")
+        }
+        if let command = local.command, command.isEmpty || command[0].isEmpty {
+            throw ConfigurationError(key: "local.command", problem: "must name a program")
+        }
+        for item in local.environment where !item.contains("=") {
+            throw ConfigurationError(key: "local.environment", problem: "items are KEY=VALUE, not '\(item)'")
+        }
+        if local.socketDirectory.utf8.count > 80 {
+            throw ConfigurationError(key: "local.socket_dir", problem: "is too long for Unix socket paths (at most 80 bytes)")
         }
         if let overlap = auth.adminUsers.intersection(auth.blockedUsers).sorted().first {
             throw ConfigurationError(key: "auth.blocked_users", problem: "blocks \(overlap), who is also in auth.admin_users")

@@ -1,4 +1,5 @@
 import AtriumAuth
+import AtriumSpawn
 import AtriumStore
 import Foundation
 import Logging
@@ -43,11 +44,18 @@ public struct Hub: Sendable {
     public let authenticator: Authenticator
     public let settings: HTTPSettings
     public let logger: Logger
+    /// Runs workspaces; `nil` on a hub without a backend (some tests).
+    public let manager: ServerManager?
+    /// Named servers, profiles: what the pages offer.
+    public let spawnSettings: SpawnSettings
     let sessions: SessionCodec
     let pages: PageRenderer
 
-    public init(store: Store, authenticator: Authenticator, settings: HTTPSettings, logger: Logger) throws {
+    public init(store: Store, authenticator: Authenticator, settings: HTTPSettings, manager: ServerManager? = nil, spawnSettings: SpawnSettings = SpawnSettings(), logger: Logger
+    ) throws {
         self.store = store
+        self.manager = manager
+        self.spawnSettings = spawnSettings
         self.authenticator = authenticator
         self.settings = settings
         self.logger = logger

@@ -12,6 +12,8 @@ public enum HubRouter {
         UsersAPI(hub: hub).register(on: api)
         GroupsAPI(hub: hub).register(on: api)
         TokensAPI(hub: hub).register(on: api)
+        ServersAPI(hub: hub).register(on: api)
+        UserRoutes(hub: hub).register(on: router)
         return router
     }
 }

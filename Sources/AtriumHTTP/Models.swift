@@ -43,7 +43,8 @@ enum Models {
             "user_options": s.userOptions,
             "atrium_phase": .string(s.phase.rawValue),
         ]
-        o["state"] = includeState ? s.state : .null
+        // Only the backend's part: the proxy secret and the server token id stay in the hub.
+        o["state"] = includeState ? (s.state.objectValue?["backend"] ?? .object([:])) : .null
         return .object(o)
     }
 

@@ -22,6 +22,8 @@ struct Pages {
         router.get("/hub/signup", use: signupPage)
         router.post("/hub/signup", use: signup)
         router.get("/hub/home", use: home)
+        router.post("/hub/spawn", use: spawn)
+        router.post("/hub/stop", use: stopServer)
         router.get("/hub/change-password", use: changePasswordPage)
         router.post("/hub/change-password", use: changePassword)
         router.get("/hub/change-password/:name", use: adminPasswordPage)
@@ -34,7 +36,7 @@ struct Pages {
     private var signupEnabled: Bool { auth.mode == .native && auth.enableSignup }
 
     /// Common values: the XSRF token (and its cookie when new) and who is logged in.
-    private func base(_ request: Request, _ context: HubRequestContext, title: String) -> ([String: Any], [Cookie]) {
+    func base(_ request: Request, _ context: HubRequestContext, title: String) -> ([String: Any], [Cookie]) {
         let (xsrf, cookie) = hub.xsrfToken(request)
         var values: [String: Any] = ["title": title, "xsrf": xsrf, "signupEnabled": signupEnabled]
         if let identity = context.identity, context.viaCookie {
@@ -43,27 +45,27 @@ struct Pages {
         return (values, cookie.map { [$0] } ?? [])
     }
 
-    private func checkXSRF(_ request: Request, _ form: FormBody) throws {
+    func checkXSRF(_ request: Request, _ form: FormBody) throws {
         guard hub.xsrfMatches(request, submitted: form["_xsrf"]) else {
             throw APIError.forbidden("The form's XSRF token is missing or stale: reload the page and try again.")
         }
     }
 
     /// A local path to return to after login; anything else is ignored (no open redirects).
-    private func safeNext(_ request: Request) -> String? {
+    func safeNext(_ request: Request) -> String? {
         guard let next = request.uri.queryParameters["next"].map(String.init),
               next.hasPrefix("/"), !next.hasPrefix("//"), !next.contains("\\"), !next.contains("\r"), !next.contains("\n")
         else { return nil }
         return next
     }
 
-    private func loginRedirect(_ request: Request) -> Response {
+    func loginRedirect(_ request: Request) -> Response {
         let path = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
         let next = path.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "/hub/home"
-        return Response.redirect(to: "/hub/login?next=\(next)")
+        return Response.redirect(to: "/hub/login?next=\(next)", type: .found)
     }
 
-    private func sessionUser(_ context: HubRequestContext) -> Identity? {
+    func sessionUser(_ context: HubRequestContext) -> Identity? {
         context.viaCookie ? context.identity : nil
     }
 
@@ -156,17 +158,6 @@ struct Pages {
     }
 
     // MARK: home
-
-    func home(_ request: Request, context: HubRequestContext) async throws -> Response {
-        guard let identity = sessionUser(context) else { return loginRedirect(request) }
-        var (values, cookies) = base(request, context, title: "Home")
-        let servers = try await hub.store.servers(ofUserIDs: [identity.user.id])[identity.user.id] ?? []
-        values["servers"] = servers.map { s -> [String: Any] in
-            ["label": s.name.isEmpty ? "default" : s.name, "phase": s.phase.rawValue,
-             "lastActivity": s.lastActivity.map(Timestamp.format) ?? "never"]
-        }
-        return hub.pages.render("home", values, cookies: cookies)
-    }
 
     // MARK: passwords
 

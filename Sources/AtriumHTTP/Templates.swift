@@ -2,7 +2,7 @@
 /// pages load nothing from the network.
 enum Templates {
     static let all: [String: String] = [
-        "layout": layout, "login": login, "signup": signup, "home": home, "change_password": changePassword,
+        "layout": layout, "login": login, "signup": signup, "home": home, "not_running": notRunning, "change_password": changePassword,
         "admin_password": adminPassword, "authorize": authorize, "logout": logout, "message": message,
     ]
 
@@ -94,22 +94,6 @@ enum Templates {
         <button type="submit" id="signup_submit">Create account</button>
       </form>
       <p class="muted">Have an account? <a href="/hub/login">Log in</a>.</p>
-    </div>
-    {{/body}}{{/layout}}
-    """
-
-    static let home = """
-    {{<layout}}{{$body}}
-    <div class="card">
-      <h1>Welcome, {{user.name}}</h1>
-      {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
-      <h2>Your workspace</h2>
-      {{#servers.count}}
-      <table><thead><tr><th>Server</th><th>Status</th><th class="optional">Last activity</th></tr></thead><tbody>
-      {{#servers}}<tr><td>{{label}}</td><td><span class="badge">{{phase}}</span></td><td class="optional">{{lastActivity}}</td></tr>{{/servers}}
-      </tbody></table>
-      {{/servers.count}}
-      {{^servers.count}}<p class="muted" id="no-servers">You have no workspace yet. Starting workspaces from this page comes with the workspace backends.</p>{{/servers.count}}
     </div>
     {{/body}}{{/layout}}
     """

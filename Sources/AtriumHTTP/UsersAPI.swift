@@ -1,5 +1,6 @@
 import AtriumAuth
 import AtriumModel
+import AtriumSpawn
 import AtriumStore
 import Foundation
 import Hummingbird
@@ -176,6 +177,10 @@ struct UsersAPI {
         let existing = try await hub.store.user(named: name)
         let identity = try context.require(["delete:users"], user: name, groups: existing?.groups ?? [])
         guard existing != nil else { throw APIError.notFound("No such user: \(name)") }
+        // Their servers go first: a deleted user must not leave processes behind.
+        if let manager = hub.manager {
+            do { try await manager.removeAll(user: name) } catch let error as SpawnError { throw ServersAPI.apiError(error) }
+        }
         try await hub.store.deleteUser(name)
         hub.logger.info("user deleted", metadata: ["atrium.user": "\(name)", "atrium.by": "\(identity.user.name)"])
         return Response(status: .noContent)

@@ -1,0 +1,174 @@
+import AtriumAuth
+import AtriumModel
+import AtriumProxy
+import AtriumSpawn
+import AtriumStore
+import Crypto
+import Foundation
+import HTTPTypes
+import Synchronization
+
+/// The proxy's authentication and routing: who may reach which workspace. Sessions and tokens
+/// are checked against the store once and then cached for ``cacheLifetime``, so the proxy's hot
+/// path touches only memory. A revoked token or a logged-out session stops working within that
+/// time. Anything it cannot allow goes to the hub's own `/user/…` routes, which answer with a
+/// login redirect, a 403, or the "not running" page.
+public final class HubGatekeeper: ProxyGatekeeper {
+    struct Grant {
+        var user: String
+        var scopes: ScopeSet
+        var expires: Date
+    }
+
+    let hub: Hub
+    let routes: RouteTable
+    let activity: ActivityRecorder
+    let cacheLifetime: TimeInterval
+    /// Session cookie value → grant; token hash → grant; user → groups.
+    private let sessions = Mutex<[String: Grant]>([:])
+    private let tokens = Mutex<[String: Grant]>([:])
+    private let groups = Mutex<[String: (groups: [String], expires: Date)]>([:])
+
+    public init(hub: Hub, routes: RouteTable, activity: ActivityRecorder, cacheLifetime: TimeInterval = 10) {
+        self.hub = hub
+        self.routes = routes
+        self.activity = activity
+        self.cacheLifetime = cacheLifetime
+    }
+
+    /// The route a `/user/{name}/[{server}/]…` path belongs to: a live named server when the
+    /// second segment names one, else the default server.
+    func route(for path: String) -> LiveRoute? {
+        guard path.hasPrefix("/user/") else { return nil }
+        let rest = path.dropFirst("/user/".count)
+        let pathOnly = rest.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+        let segments = pathOnly.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+        guard let first = segments.first, !first.isEmpty, let user = String(first).removingPercentEncoding else { return nil }
+        if segments.count >= 2, let server = String(segments[1]).removingPercentEncoding, !server.isEmpty,
+            let named = routes.route(user: user, server: server)
+        {
+            return named
+        }
+        return routes.route(user: user, server: "")
+    }
+
+    enum Credential {
+        case token(String)
+        case session(String)
+    }
+
+    static func credential(_ request: HTTPRequest) -> Credential? {
+        if let header = request.headerFields[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            if parts.count == 2, ["token", "bearer"].contains(parts[0].lowercased()) {
+                return .token(parts[1].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        if let path = request.path, let q = path.firstIndex(of: "?") {
+            for pair in path[path.index(after: q)...].split(separator: "&") where pair.hasPrefix("token=") {
+                if let value = String(pair.dropFirst(6)).removingPercentEncoding, !value.isEmpty { return .token(value) }
+            }
+        }
+        for cookieHeader in request.headerFields[values: .cookie] {
+            for part in cookieHeader.split(separator: ";") {
+                let trimmed = part.trimmingCharacters(in: .whitespaces)
+                if trimmed.hasPrefix(SessionCodec.cookieName + "=") {
+                    return .session(String(trimmed.dropFirst(SessionCodec.cookieName.count + 1)))
+                }
+            }
+        }
+        return nil
+    }
+
+    static func tokenKey(_ secret: String) -> String {
+        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The decision from cached grants, or nil when a grant must be fetched.
+    func decide(_ request: HTTPRequest, now: Date) -> ProxyDecision? {
+        guard let path = request.path, let route = route(for: path) else { return .hub }
+        guard let credential = Self.credential(request) else { return .hub }
+        let grant: Grant?
+        switch credential {
+        case .token(let secret): grant = tokens.withLock { $0[Self.tokenKey(secret)] }
+        case .session(let value): grant = sessions.withLock { $0[value] }
+        }
+        guard let grant, grant.expires > now else { return nil }
+        let ownerGroups: [String]
+        if grant.user == route.user || grant.scopes.hasUnfiltered("access:servers") {
+            ownerGroups = []
+        } else {
+            guard let cached = groups.withLock({ $0[route.user] }), cached.expires > now else { return nil }
+            ownerGroups = cached.groups
+        }
+        guard grant.scopes.allows("access:servers", user: route.user, groups: ownerGroups, server: route.server) else { return .hub }
+        let prefix = route.endpoint.stripPrefix
+        return .forward(ProxyTarget(
+            address: route.endpoint.address, secret: route.endpoint.secret, key: RouteKey(user: route.user, server: route.server),
+            stripPrefix: prefix))
+    }
+
+    public func decideImmediately(_ request: HTTPRequest) -> ProxyDecision? {
+        decide(request, now: Date())
+    }
+
+    public func decide(_ request: HTTPRequest) async -> ProxyDecision {
+        let now = Date()
+        guard let path = request.path, let route = route(for: path), let credential = Self.credential(request) else { return .hub }
+        do {
+            switch credential {
+            case .token(let secret):
+                if let grant = try await tokenGrant(secret, now: now) {
+                    tokens.withLock { $0[Self.tokenKey(secret)] = grant }
+                } else {
+                    return .hub
+                }
+            case .session(let value):
+                if let grant = try await sessionGrant(value, now: now) {
+                    sessions.withLock { $0[value] = grant }
+                } else {
+                    return .hub
+                }
+            }
+            if let owner = try await hub.store.user(named: route.user) {
+                groups.withLock { $0[route.user] = (owner.groups, now.addingTimeInterval(cacheLifetime)) }
+            }
+        } catch {
+            hub.logger.error("proxy authentication failed", metadata: ["atrium.error": "\(error)"])
+            return .hub
+        }
+        return decide(request, now: now) ?? .hub
+    }
+
+    func usable(_ user: UserRecord) -> Bool {
+        user.approval == .approved && !hub.authenticator.configuration.blockedUsers.contains(user.name)
+    }
+
+    func sessionGrant(_ value: String, now: Date) async throws -> Grant? {
+        guard let session = hub.sessions.decode(value, now: now),
+            let user = try await hub.store.user(named: session.name),
+            TokenHashing.constantTimeEqual(user.cookieID, session.cookieID), usable(user)
+        else { return nil }
+        return Grant(user: user.name, scopes: Permissions.scopes(of: user), expires: now.addingTimeInterval(cacheLifetime))
+    }
+
+    func tokenGrant(_ secret: String, now: Date) async throws -> Grant? {
+        guard let token = try await TokenHashing.lookup(secret, in: hub.store) else { return nil }
+        if let expires = token.expiresAt, expires <= now { return nil }
+        guard let owner = try await hub.store.user(named: token.userName), usable(owner) else { return nil }
+        let lifetime = min(cacheLifetime, token.expiresAt.map { $0.timeIntervalSince(now) } ?? cacheLifetime)
+        return Grant(user: owner.name, scopes: Permissions.scopes(of: token, owner: owner), expires: now.addingTimeInterval(lifetime))
+    }
+
+    public func recordActivity(_ key: RouteKey) {
+        guard let route = routes.route(user: key.user, server: key.server) else { return }
+        activity.touch(user: key.user, userID: route.userID, server: key.server)
+    }
+
+    public func upstreamFailed(_ key: RouteKey, error: any Error) {
+        hub.logger.warning(
+            "workspace not reachable", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.error": "\(error)"])
+        guard let manager = hub.manager else { return }
+        Task { await manager.checkHealth(user: key.user, serverName: key.server) }
+    }
+}
