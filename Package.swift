@@ -120,6 +120,17 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Helpers shared by test targets (a WebSocket client).
+        .target(
+            name: "AtriumTestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Composition root: configuration → services → one ServiceGroup.
         .target(
             name: "AtriumApp",
@@ -165,7 +176,7 @@ let package = Package(
         .testTarget(
             name: "AtriumProxyTests",
             dependencies: [
-                "AtriumProxy", "AtriumModel",
+                "AtriumProxy", "AtriumModel", "AtriumTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -188,7 +199,9 @@ let package = Package(
         .testTarget(
             name: "AtriumEndToEndTests",
             dependencies: [
-                "AtriumModel",
+                "AtriumModel", "AtriumTestSupport",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -24,6 +24,11 @@ int atrium_spawn(pid_t *pid, const char *path, char *const argv[], char *const e
     rc = ENOSYS;
     goto done;
 #endif
+    // Nothing of the hub's leaks into the workspace: not its listening socket (which would keep
+    // the port bound after the hub exits), not its pipes, not its database.
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    if ((rc = posix_spawn_file_actions_addclosefrom_np(&actions, 3)) != 0) goto done;
+#endif
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import AtriumModel
 import AtriumProxy
+import AtriumTestSupport
 import Foundation
 import NIOCore
 import NIOHTTP1

@@ -164,6 +164,22 @@ struct LocalBackendTests {
         }
     }
 
+    @Test("the workspace inherits none of the hub's descriptors (its listening socket would keep the port)")
+    func noInheritedDescriptors() async throws {
+        let f = try Fixture(command: ["/bin/sh", "-c", "ls /proc/self/fd > {io}/fds; exec atrium-workspace --socket {socket}"])
+        defer { f.cleanUp() }
+        let leaked = open("/dev/null", O_RDONLY)  // no O_CLOEXEC, as a careless library might
+        defer { close(leaked) }
+        let request = f.request()
+        var state = try await f.backend.startState(request, previous: nil)
+        state = try await f.backend.start(request, state: state, progress: { _ in })
+        try await Self.waitRunning(f.backend, state)
+        let fds = try String(contentsOfFile: "\(state.workspace)/io/fds", encoding: .utf8).split(separator: "\n").compactMap { Int($0) }
+        try await f.backend.stop(state)
+        #expect(!fds.contains(Int(leaked)))
+        #expect(fds.allSatisfy { $0 <= 3 })  // stdin, stdout, stderr, and ls's own directory handle
+    }
+
     @Test("file names for any user name stay inside the root and never collide")
     func fileNames() async throws {
         let f = try Fixture()
