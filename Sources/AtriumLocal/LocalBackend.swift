@@ -53,6 +53,8 @@ public struct LocalBackendConfiguration: Sendable, Equatable {
         [
             program, "--ServerApp.sock={socket}", "--ServerApp.sock_mode=0600", "--ServerApp.base_url={base_url}",
             "--ServerApp.root_dir={code}", "--ServerApp.allow_remote_access=True", "--ServerApp.open_browser=False",
+            // Workspaces run as the hub's own user, which is root in containers and CI.
+            "--ServerApp.allow_root=True",
         ]
     }
 }
