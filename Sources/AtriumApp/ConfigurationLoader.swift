@@ -90,7 +90,10 @@ public enum ConfigurationLoader {
         var lines = ["| key | type | default | environment | meaning |", "|---|---|---|---|---|"]
         let defaults = HubConfiguration()
         for key in ConfigurationKeys.all {
-            lines.append("| `\(key.name)` | \(key.type) | `\(key.show(defaults))` | `\(key.environmentName)` | \(key.summary) |")
+            // A `|` inside a cell would end it: escape it (types list choices as `a | b`).
+            func cell(_ text: String) -> String { text.replacingOccurrences(of: "|", with: "\\|") }
+            lines.append(
+                "| `\(key.name)` | \(cell(key.type)) | `\(cell(key.show(defaults)))` | `\(key.environmentName)` | \(cell(key.summary)) |")
         }
         return lines.joined(separator: "\n") + "\n"
     }
