@@ -285,7 +285,9 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             isUpgrade: HeaderRewriting.isWebSocketUpgrade(head),
             closeAfterResponse: HeaderRewriting.wantsClose(head.headerFields) || HeaderRewriting.stopsHTTPParsing(head)
         )
-        if let upstream, upstream.target == target, upstream.reusable, upstream.isActive {
+        // An upgrade gets a fresh connection: many servers (NIO's upgrader among them) only
+        // switch protocols on a connection's first request.
+        if let upstream, upstream.target == target, upstream.reusable, upstream.isActive, !exchange.isUpgrade {
             state = .forwarding(exchange)
             upstream.write(.head(request))
             return
