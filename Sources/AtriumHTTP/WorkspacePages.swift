@@ -81,7 +81,7 @@ extension Pages {
         var rows: [[String: Any]] = []
         for s in servers.sorted(by: { $0.name < $1.name }) {
             let failure = s.phase == .failed ? await hub.manager?.failure(user: user.name, serverName: s.name) : nil
-            rows.append([
+            var row: [String: Any] = [
                 "label": s.name.isEmpty ? "default" : s.name, "name": s.name, "phase": s.phase.rawValue,
                 "lastActivity": s.lastActivity.map(Timestamp.format) ?? "never",
                 "ready": s.phase == .running, "url": Models.serverURL(user: user.name, server: s.name),
@@ -89,8 +89,10 @@ extension Pages {
                 "startLabel": s.phase == .suspended ? "Resume" : "Start",
                 "pendingSpawn": s.phase == .pending ? "true" : "false",
                 "progressURL": Models.progressURL(user: user.name, server: s.name),
-                "failure": failure ?? "", "xsrf": xsrf, "hasProfiles": !profiles.isEmpty, "profiles": profiles,
-            ])
+                "xsrf": xsrf, "hasProfiles": !profiles.isEmpty, "profiles": profiles,
+            ]
+            if let failure { row["failure"] = failure }
+            rows.append(row)
         }
         values["servers"] = rows
         values["namedServers"] = hub.spawnSettings.allowNamedServers
