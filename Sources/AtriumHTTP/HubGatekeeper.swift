@@ -25,9 +25,10 @@ public final class HubGatekeeper: ProxyGatekeeper {
     let activity: ActivityRecorder
     let cacheLifetime: TimeInterval
     /// Session cookie value → grant; token hash → grant; user → groups.
-    private let sessions = Mutex<[String: Grant]>([:])
-    private let tokens = Mutex<[String: Grant]>([:])
-    private let groups = Mutex<[String: (groups: [String], expires: Date)]>([:])
+    /// Read on every proxied request from every event loop, written rarely: reader-writer locks.
+    private let sessions = ReadMostly<[String: Grant]>([:])
+    private let tokens = ReadMostly<[SHA256.Digest: Grant]>([:])
+    private let groups = ReadMostly<[String: (groups: [String], expires: Date)]>([:])
 
     public init(hub: Hub, routes: RouteTable, activity: ActivityRecorder, cacheLifetime: TimeInterval = 10) {
         self.hub = hub
@@ -40,16 +41,22 @@ public final class HubGatekeeper: ProxyGatekeeper {
     /// second segment names one, else the default server.
     func route(for path: String) -> LiveRoute? {
         guard path.hasPrefix("/user/") else { return nil }
-        let rest = path.dropFirst("/user/".count)
-        let pathOnly = rest.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
-        let segments = pathOnly.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
-        guard let first = segments.first, !first.isEmpty, let user = String(first).removingPercentEncoding else { return nil }
-        if segments.count >= 2, let server = String(segments[1]).removingPercentEncoding, !server.isEmpty,
+        let rest = path.utf8.dropFirst("/user/".utf8.count)
+        let end = rest.firstIndex(where: { $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "#") }) ?? rest.endIndex
+        let segments = rest[..<end].split(separator: UInt8(ascii: "/"), maxSplits: 2, omittingEmptySubsequences: false)
+        guard let first = segments.first, !first.isEmpty, let user = Self.decodeSegment(first) else { return nil }
+        if segments.count >= 2, !segments[1].isEmpty, let server = Self.decodeSegment(segments[1]),
             let named = routes.route(user: user, server: server)
         {
             return named
         }
         return routes.route(user: user, server: "")
+    }
+
+    /// A path segment as text; Foundation's percent-decoding only when there is something to decode.
+    static func decodeSegment(_ bytes: Substring.UTF8View.SubSequence) -> String? {
+        let text = String(Substring(bytes))
+        return text.utf8.contains(UInt8(ascii: "%")) ? text.removingPercentEncoding : text
     }
 
     enum Credential {
@@ -61,7 +68,8 @@ public final class HubGatekeeper: ProxyGatekeeper {
         if let header = request.headerFields[.authorization] {
             let parts = header.split(separator: " ", maxSplits: 1)
             if parts.count == 2, ["token", "bearer"].contains(parts[0].lowercased()) {
-                return .token(parts[1].trimmingCharacters(in: .whitespaces))
+                let value = parts[1].drop { $0 == " " }
+                return .token(String(value.last == " " ? value.prefix { $0 != " " } : value))
             }
         }
         if let path = request.path, let q = path.firstIndex(of: "?") {
@@ -80,8 +88,9 @@ public final class HubGatekeeper: ProxyGatekeeper {
         return nil
     }
 
-    static func tokenKey(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+    /// Tokens are cached by their hash, so the cache holds no secrets.
+    static func tokenKey(_ secret: String) -> SHA256.Digest {
+        SHA256.hash(data: Array(secret.utf8))
     }
 
     /// The decision from cached grants, or nil when a grant must be fetched.
@@ -90,15 +99,15 @@ public final class HubGatekeeper: ProxyGatekeeper {
         guard let credential = Self.credential(request) else { return .hub }
         let grant: Grant?
         switch credential {
-        case .token(let secret): grant = tokens.withLock { $0[Self.tokenKey(secret)] }
-        case .session(let value): grant = sessions.withLock { $0[value] }
+        case .token(let secret): grant = tokens.read { $0[Self.tokenKey(secret)] }
+        case .session(let value): grant = sessions.read { $0[value] }
         }
         guard let grant, grant.expires > now else { return nil }
         let ownerGroups: [String]
         if grant.user == route.user || grant.scopes.hasUnfiltered("access:servers") {
             ownerGroups = []
         } else {
-            guard let cached = groups.withLock({ $0[route.user] }), cached.expires > now else { return nil }
+            guard let cached = groups.read({ $0[route.user] }), cached.expires > now else { return nil }
             ownerGroups = cached.groups
         }
         guard grant.scopes.allows("access:servers", user: route.user, groups: ownerGroups, server: route.server) else { return .hub }
@@ -119,19 +128,19 @@ public final class HubGatekeeper: ProxyGatekeeper {
             switch credential {
             case .token(let secret):
                 if let grant = try await tokenGrant(secret, now: now) {
-                    tokens.withLock { $0[Self.tokenKey(secret)] = grant }
+                    tokens.write { $0[Self.tokenKey(secret)] = grant }
                 } else {
                     return .hub
                 }
             case .session(let value):
                 if let grant = try await sessionGrant(value, now: now) {
-                    sessions.withLock { $0[value] = grant }
+                    sessions.write { $0[value] = grant }
                 } else {
                     return .hub
                 }
             }
             if let owner = try await hub.store.user(named: route.user) {
-                groups.withLock { $0[route.user] = (owner.groups, now.addingTimeInterval(cacheLifetime)) }
+                groups.write { $0[route.user] = (owner.groups, now.addingTimeInterval(cacheLifetime)) }
             }
         } catch {
             hub.logger.error("proxy authentication failed", metadata: ["atrium.error": "\(error)"])

@@ -69,6 +69,8 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var context: ChannelHandlerContext?
     /// The keep-alive connection to the last target.
     var upstream: UpstreamHandler?
+    /// When activity was last reported, and for which server.
+    var lastActivity: (key: RouteKey, at: NIODeadline)?
 
     init(proxy: ReverseProxy) {
         self.proxy = proxy
@@ -269,9 +271,17 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func forward(_ head: HTTPRequest, to target: ProxyTarget, _ context: ChannelHandlerContext) {
-        logger[metadataKey: "atrium.user"] = "\(target.key.user)"
-        logger[metadataKey: "atrium.server"] = "\(target.key.server)"
-        proxy.gatekeeper.recordActivity(target.key)
+        // Per-request work stays small: metadata changes only with the target, and activity is
+        // reported at most once a second per connection (the store keeps it per flush anyway).
+        let now = NIODeadline.now()
+        if lastActivity?.key != target.key || now - lastActivity!.at >= .seconds(1) {
+            if lastActivity?.key != target.key {
+                logger[metadataKey: "atrium.user"] = "\(target.key.user)"
+                logger[metadataKey: "atrium.server"] = "\(target.key.server)"
+            }
+            lastActivity = (target.key, now)
+            proxy.gatekeeper.recordActivity(target.key)
+        }
         proxy.statistics.recordForwardedRequest()
         let request = HeaderRewriting.upstreamRequest(
             head,

@@ -1,9 +1,10 @@
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// Counters of the proxy's traffic, shared by all connections; read them with `snapshot`
-/// (for example to render Prometheus metrics). Cheap to update from event loops.
+/// (for example to render Prometheus metrics). Updated from every event loop on every request,
+/// so each counter is a relaxed atomic: no lock for connections to queue on.
 public final class ProxyStatistics: Sendable {
-    /// A consistent copy of all counters.
+    /// A copy of all counters (each read atomically; together, nearly simultaneous).
     public struct Snapshot: Sendable, Hashable {
         /// Requests forwarded to a workspace (including WebSocket upgrade requests).
         public var forwardedRequests = 0
@@ -22,21 +23,49 @@ public final class ProxyStatistics: Sendable {
         public init() {}
     }
 
-    private let counters = NIOLockedValueBox(Snapshot())
+    private let forwardedRequests = Atomic<Int>(0)
+    private let requestBytes = Atomic<Int>(0)
+    private let responseBytes = Atomic<Int>(0)
+    private let openWebSockets = Atomic<Int>(0)
+    private let upstreamErrors = Atomic<Int>(0)
+    private let status1xx = Atomic<Int>(0)
+    private let status2xx = Atomic<Int>(0)
+    private let status3xx = Atomic<Int>(0)
+    private let status4xx = Atomic<Int>(0)
+    private let status5xx = Atomic<Int>(0)
 
     /// Creates zeroed statistics.
     public init() {}
 
     /// The current values.
-    public var snapshot: Snapshot { counters.withLockedValue { $0 } }
-
-    func recordForwardedRequest() { counters.withLockedValue { $0.forwardedRequests += 1 } }
-    func addRequestBytes(_ count: Int) { counters.withLockedValue { $0.requestBytes += count } }
-    func addResponseBytes(_ count: Int) { counters.withLockedValue { $0.responseBytes += count } }
-    func recordUpstreamError() { counters.withLockedValue { $0.upstreamErrors += 1 } }
-    func recordResponse(statusCode: Int) {
-        counters.withLockedValue { $0.responsesByStatusClass[statusCode / 100, default: 0] += 1 }
+    public var snapshot: Snapshot {
+        var s = Snapshot()
+        s.forwardedRequests = forwardedRequests.load(ordering: .relaxed)
+        s.requestBytes = requestBytes.load(ordering: .relaxed)
+        s.responseBytes = responseBytes.load(ordering: .relaxed)
+        s.openWebSockets = openWebSockets.load(ordering: .relaxed)
+        s.upstreamErrors = upstreamErrors.load(ordering: .relaxed)
+        let classes = [
+            status1xx.load(ordering: .relaxed), status2xx.load(ordering: .relaxed), status3xx.load(ordering: .relaxed),
+            status4xx.load(ordering: .relaxed), status5xx.load(ordering: .relaxed),
+        ]
+        for (index, value) in classes.enumerated() where value > 0 { s.responsesByStatusClass[index + 1] = value }
+        return s
     }
-    func webSocketOpened() { counters.withLockedValue { $0.openWebSockets += 1 } }
-    func webSocketClosed() { counters.withLockedValue { $0.openWebSockets -= 1 } }
+
+    func recordForwardedRequest() { forwardedRequests.wrappingAdd(1, ordering: .relaxed) }
+    func addRequestBytes(_ count: Int) { requestBytes.wrappingAdd(count, ordering: .relaxed) }
+    func addResponseBytes(_ count: Int) { responseBytes.wrappingAdd(count, ordering: .relaxed) }
+    func recordUpstreamError() { upstreamErrors.wrappingAdd(1, ordering: .relaxed) }
+    func recordResponse(statusCode: Int) {
+        switch statusCode / 100 {
+        case 1: status1xx.wrappingAdd(1, ordering: .relaxed)
+        case 2: status2xx.wrappingAdd(1, ordering: .relaxed)
+        case 3: status3xx.wrappingAdd(1, ordering: .relaxed)
+        case 4: status4xx.wrappingAdd(1, ordering: .relaxed)
+        default: status5xx.wrappingAdd(1, ordering: .relaxed)
+        }
+    }
+    func webSocketOpened() { openWebSockets.wrappingAdd(1, ordering: .relaxed) }
+    func webSocketClosed() { openWebSockets.wrappingSubtract(1, ordering: .relaxed) }
 }

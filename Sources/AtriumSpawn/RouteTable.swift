@@ -17,36 +17,37 @@ public struct LiveRoute: Sendable, Hashable {
 }
 
 /// The proxy's route table: written by the ``ServerManager`` when a server becomes ready or
-/// goes away, read on every proxied request from NIO event loops — hence a lock, not an actor.
+/// goes away, read on every proxied request from NIO event loops — hence a reader-writer lock,
+/// not an actor: readers on different event loops never wait for each other.
 public final class RouteTable: Sendable {
     private struct Key: Hashable {
         var user: String
         var server: String
     }
 
-    private let routes = Mutex<[Key: LiveRoute]>([:])
+    private let routes = ReadMostly<[Key: LiveRoute]>([:])
 
     public init() {}
 
     /// The live route of `user`'s server `server` (`""` is the default).
     public func route(user: String, server: String) -> LiveRoute? {
-        routes.withLock { $0[Key(user: user, server: server)] }
+        routes.read { $0[Key(user: user, server: server)] }
     }
 
     /// Whether `user` has a live named server called `server`.
     public func hasNamedServer(user: String, server: String) -> Bool {
         guard !server.isEmpty else { return false }
-        return routes.withLock { $0[Key(user: user, server: server)] != nil }
+        return routes.read { $0[Key(user: user, server: server)] != nil }
     }
 
     public func publish(_ route: LiveRoute) {
-        routes.withLock { $0[Key(user: route.user, server: route.server)] = route }
+        routes.write { $0[Key(user: route.user, server: route.server)] = route }
     }
 
     public func remove(user: String, server: String) {
-        _ = routes.withLock { $0.removeValue(forKey: Key(user: user, server: server)) }
+        _ = routes.write { $0.removeValue(forKey: Key(user: user, server: server)) }
     }
 
     /// Every live route (for diagnostics and tests).
-    public var all: [LiveRoute] { routes.withLock { Array($0.values) } }
+    public var all: [LiveRoute] { routes.read { Array($0.values) } }
 }
