@@ -93,6 +93,8 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--websockets", type=int, default=1000)
     parser.add_argument("--hold", type=int, default=60, help="seconds to hold the WebSockets open")
+    parser.add_argument("--workspace", choices=["atrium-workspace", "jupyter-server"], default="atrium-workspace",
+                        help="the program behind the proxy (jupyter-server: GET /api/status of a real Jupyter server)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -107,9 +109,22 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
 
     work = tempfile.mkdtemp(prefix="atrium-bench-proxy-")
+    if args.workspace == "jupyter-server":
+        if not shutil.which("jupyter-server"):
+            sys.exit("jupyter-server is missing: pip install jupyter-server")
+        command = ('["jupyter-server", "--ServerApp.port={port}", "--ServerApp.base_url={base_url}", '
+                   '"--ServerApp.root_dir={code}", "--ServerApp.allow_root=True", "--ServerApp.open_browser=False", '
+                   '"--ServerApp.log_level=WARN"]')
+        environment = '["JUPYTER_TOKEN={secret}"]'
+        path = "/user/bench/api/status"
+    else:
+        command = f'["{bindir}/atrium-workspace", "--port", "{{port}}", "--base-url", "{{base_url}}"]'
+        environment = "[]"
+        path = "/user/bench/"
     config = f"""
 local:
-  command: ["{bindir}/atrium-workspace", "--port", "{{port}}", "--base-url", "{{base_url}}"]
+  command: {command}
+  environment: {environment}
   socket_dir: {work}/run
 spawn:
   stop_servers_on_shutdown: true
@@ -134,7 +149,7 @@ log_level: warning
         call(base, "POST", "/hub/api/users", token, {"usernames": ["bench"]})
         status, _ = call(base, "POST", "/hub/api/users/bench/server", token)
         assert status in (201, 202), status
-        for _ in range(100):
+        for _ in range(300):
             _, model = call(base, "GET", "/hub/api/users/bench", token)
             server = model["servers"].get("", {})
             if server.get("ready"):
@@ -147,12 +162,12 @@ log_level: warning
         secret = env[b"ATRIUM_WORKSPACE_SECRET"].decode()
 
         # Warm both paths, then measure them back to back, twice, alternating.
-        wrk(f"{base}/user/bench/", [f"Authorization: token {token}"], 2, args.connections, args.threads)
+        wrk(f"{base}{path}", [f"Authorization: token {token}"], 2, args.connections, args.threads)
         results = {"direct": [], "hub": []}
         for _ in range(2):
-            results["direct"].append(wrk(f"http://127.0.0.1:{wport}/user/bench/", [f"Authorization: token {secret}"],
+            results["direct"].append(wrk(f"http://127.0.0.1:{wport}{path}", [f"Authorization: token {secret}"],
                                          args.duration, args.connections, args.threads))
-            results["hub"].append(wrk(f"{base}/user/bench/", [f"Authorization: token {token}"],
+            results["hub"].append(wrk(f"{base}{path}", [f"Authorization: token {token}"],
                                       args.duration, args.connections, args.threads))
         best = {k: max(v, key=lambda r: r["rps"]) for k, v in results.items()}
         figures = {"http": best, "ratio_hub_to_direct": best["hub"]["rps"] / best["direct"]["rps"]}
@@ -163,7 +178,7 @@ log_level: warning
         except ImportError:
             have_ws = False
             figures["websockets"] = "skipped: pip install websockets"
-        if have_ws and args.websockets > 0:
+        if have_ws and args.websockets > 0 and args.workspace == "atrium-workspace":
             before = rss_kib(hub.pid)
 
             async def run_ws():
@@ -193,7 +208,7 @@ log_level: warning
     if args.json:
         print(json.dumps(figures, indent=2))
         return
-    print(f"binaries: {bindir}")
+    print(f"binaries: {bindir}; workspace: {args.workspace} ({path})")
     print(f"small GET, keep-alive, {args.connections} connections, {args.duration} s (best of 2):")
     for name in ("direct", "hub"):
         r = best[name]
