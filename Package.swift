@@ -108,6 +108,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The simulated backend: no processes, random start delays and failures, one HTTP server.
+        .target(
+            name: "AtriumSimulated",
+            dependencies: [
+                "AtriumModel", "AtriumSpawn",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // A small workspace program for tests and demos: HTTP, WebSocket echo, activity reports.
         .executableTarget(
             name: "atrium-workspace",
@@ -135,7 +147,7 @@ let package = Package(
         .target(
             name: "AtriumApp",
             dependencies: [
-                "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumHTTP", "AtriumSpawn", "AtriumLocal", "AtriumProxy",
+                "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumHTTP", "AtriumSpawn", "AtriumLocal", "AtriumSimulated", "AtriumProxy",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -191,7 +203,7 @@ let package = Package(
         .testTarget(
             name: "AtriumSpawnTests",
             dependencies: [
-                "AtriumSpawn", "AtriumLocal", "AtriumStore", "AtriumAuth", "AtriumModel",
+                "AtriumSpawn", "AtriumLocal", "AtriumSimulated", "AtriumStore", "AtriumAuth", "AtriumModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: swiftSettings

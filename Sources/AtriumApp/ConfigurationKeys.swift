@@ -244,7 +244,7 @@ public enum ConfigurationKeys {
         key("auth.bcrypt_cost", "integer 4–16", "bcrypt cost (log2 rounds) for new password hashes.", show: { "\($0.auth.bcryptCost)" }) { c, v throws(ConfigurationError) in
             c.auth.bcryptCost = UInt8(try v.int(4...16))
         },
-        key("backend", "local", "Which backend runs workspaces.", show: { $0.backend.rawValue }) { c, v throws(ConfigurationError) in
+        key("backend", "local | simulated", "Which backend runs workspaces (simulated: no processes, for tests and load tests).", show: { $0.backend.rawValue }) { c, v throws(ConfigurationError) in
             c.backend = try v.choice(HubConfiguration.BackendKind.self)
         },
         key("spawn.concurrent_spawn_limit", "integer 1–100000", "Starts running at once; more wait in the queue.",
@@ -297,6 +297,28 @@ public enum ConfigurationKeys {
             show: { $0.local.logDirectory }) { c, v throws(ConfigurationError) in c.local.logDirectory = try v.string() },
         key("local.stop_grace_period", "duration", "Between SIGTERM and SIGKILL when a server stops.",
             show: { $0.local.stopGracePeriod.configText }) { c, v throws(ConfigurationError) in c.local.stopGracePeriod = try v.duration() },
+        key("simulated.start_delay_min", "duration", "Shortest simulated start (starts take a uniform random time between min and max).",
+            show: { Duration.milliseconds(Int64($0.simulatedStartDelay.min * 1000)).configText }) { c, v throws(ConfigurationError) in
+            c.simulatedStartDelay.min = try v.duration().seconds
+        },
+        key("simulated.start_delay_max", "duration", "Longest simulated start.",
+            show: { Duration.milliseconds(Int64($0.simulatedStartDelay.max * 1000)).configText }) { c, v throws(ConfigurationError) in
+            c.simulatedStartDelay.max = try v.duration().seconds
+        },
+        key("simulated.failure_rate", "number 0–1", "Share of simulated starts that fail.",
+            show: { "\($0.simulated.failureRate)" }) { c, v throws(ConfigurationError) in
+            let text = try v.string()
+            guard let rate = Double(text), rate >= 0, rate <= 1 else {
+                throw ConfigurationError(key: v.key, problem: "must be a number from 0 to 1, not '\(text)'")
+            }
+            c.simulated.failureRate = rate
+        },
+        key("simulated.failure_reasons", "list of strings", "Reasons failed simulated starts give, chosen at random.",
+            show: { "[" + $0.simulated.failureReasons.joined(separator: ", ") + "]" }) { c, v throws(ConfigurationError) in
+            let reasons = try v.list()
+            guard !reasons.isEmpty else { throw ConfigurationError(key: v.key, problem: "needs at least one reason") }
+            c.simulated.failureReasons = reasons
+        },
         key("proxy.activity_flush_interval", "duration", "How often activity seen by the proxy is written to the store.",
             show: { $0.activityFlushInterval.configText }) { c, v throws(ConfigurationError) in c.activityFlushInterval = try v.duration() },
         key("proxy.auth_cache_lifetime", "duration", "How long the proxy trusts a checked session or token (a revoked one works at most this long).",

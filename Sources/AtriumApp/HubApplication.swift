@@ -1,6 +1,7 @@
 import AtriumAuth
 import AtriumHTTP
 import AtriumLocal
+import AtriumSimulated
 import AtriumProxy
 import AtriumSpawn
 import AsyncHTTPClient
@@ -115,6 +116,10 @@ public enum HubApplication {
             let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             backend.extraPath = [executable.deletingLastPathComponent().path]
             return AnyBackend(LocalBackend(configuration: backend, logger: logger))
+        case .simulated:
+            var simulated = configuration.simulated
+            simulated.startDelay = configuration.simulatedStartDelay.min...configuration.simulatedStartDelay.max
+            return AnyBackend(SimulatedBackend(configuration: simulated, endpoint: SimulatedEndpoint(), logger: logger))
         }
     }
 

@@ -1,6 +1,7 @@
 import AtriumAuth
 import AtriumHTTP
 import AtriumLocal
+import AtriumSimulated
 import AtriumSpawn
 import Foundation
 import Logging
@@ -47,7 +48,14 @@ public struct HubConfiguration: Sendable {
     /// The backends Atrium has.
     public enum BackendKind: String, Sendable, CaseIterable {
         case local
+        /// No processes: random start delays and failures, for tests and load tests.
+        case simulated
     }
+
+    /// The simulated backend (its start delay comes from `simulatedStartDelay`).
+    public var simulated = SimulatedBackendConfiguration()
+    /// Bounds of the simulated start delay in seconds, checked together in `validate()`.
+    public var simulatedStartDelay = (min: 0.5, max: 2.0)
 
     /// Settings of the local-process backend (see `LocalBackendConfiguration`).
     public struct LocalConfiguration: Sendable {
@@ -99,6 +107,9 @@ public struct HubConfiguration: Sendable {
         }
         if local.socketDirectory.utf8.count > 80 {
             throw ConfigurationError(key: "local.socket_dir", problem: "is too long for Unix socket paths (at most 80 bytes)")
+        }
+        if simulatedStartDelay.max < simulatedStartDelay.min {
+            throw ConfigurationError(key: "simulated.start_delay_max", problem: "must not be shorter than simulated.start_delay_min")
         }
         if let overlap = auth.adminUsers.intersection(auth.blockedUsers).sorted().first {
             throw ConfigurationError(key: "auth.blocked_users", problem: "blocks \(overlap), who is also in auth.admin_users")

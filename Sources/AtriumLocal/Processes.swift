@@ -77,7 +77,10 @@ final class Processes: Sendable {
     /// Whether the process `pid` started at `started` still runs.
     func isRunning(pid: Int32, started: UInt64) -> Bool {
         reap(pid)
-        return startTime(of: pid) == started
+        let current = startTime(of: pid)
+        // It may have become a zombie between the two calls: reap it now, or it stays one.
+        if current == nil { reap(pid) }
+        return current == started
     }
 
     /// A description of how a reaped child ended, if this hub saw it end.
