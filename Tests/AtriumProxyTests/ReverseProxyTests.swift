@@ -39,7 +39,8 @@ struct ReverseProxyTests {
                 #expect(try await body(proxied) == "hello from alice /user/alice/page\(round)")
             }
             #expect(hub.connections.value == 1)
-            #expect(gatekeeper.activity("alice") == 1)  // at most once a second per connection
+            // Reported at most once a second per connection: once here, more if the machine is slow.
+            #expect((1...3).contains(gatekeeper.activity("alice")))
             let statistics = hub.proxy.statistics.snapshot
             #expect(statistics.forwardedRequests == 3)
             #expect(statistics.responsesByStatusClass[2] == 3)
