@@ -20,37 +20,22 @@ struct AuthenticationMiddleware: RouterMiddleware {
         var context = context
         if let secret = Self.tokenSecret(request) {
             context.identity = try await identity(forToken: secret)
-        } else if let cookie = request.cookies[SessionCodec.cookieName]?.value, let session = hub.sessions.decode(cookie) {
-            if let user = try await hub.store.user(named: session.name),
-               TokenHashing.constantTimeEqual(user.cookieID, session.cookieID), usable(user)
-            {
-                context.identity = Identity(user: user, scopes: Permissions.scopes(of: user), credential: .session)
-                context.viaCookie = true
-            }
+        } else if let cookie = request.cookies[SessionCodec.cookieName]?.value, let user = try await hub.sessionUser(cookie: cookie) {
+            context.identity = Identity(user: user, scopes: Permissions.scopes(of: user), credential: .session)
+            context.viaCookie = true
         }
         return try await next(request, context)
     }
 
     static func tokenSecret(_ request: Request) -> String? {
-        if let header = request.headers[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, ["token", "bearer"].contains(parts[0].lowercased()) {
-                return parts[1].trimmingCharacters(in: .whitespaces)
-            }
-        }
+        if let secret = Hub.tokenSecret(authorization: request.headers[.authorization]) { return secret }
         if let query = request.uri.queryParameters["token"], !query.isEmpty { return String(query) }
         return nil
     }
 
-    private func usable(_ user: UserRecord) -> Bool {
-        user.approval == .approved && !hub.authenticator.configuration.blockedUsers.contains(user.name)
-    }
-
     private func identity(forToken secret: String) async throws -> Identity? {
-        guard let token = try await TokenHashing.lookup(secret, in: hub.store) else { return nil }
         let now = Date()
-        if let expires = token.expiresAt, expires <= now { return nil }
-        guard let owner = try await hub.store.user(named: token.userName), usable(owner) else { return nil }
+        guard let (token, owner) = try await hub.tokenOwner(secret: secret, now: now) else { return nil }
         if token.lastActivity.map({ now.timeIntervalSince($0) > Self.activityResolution }) ?? true {
             try await hub.store.recordTokenActivity([token.id: now])
         }

@@ -65,13 +65,7 @@ public final class HubGatekeeper: ProxyGatekeeper {
     }
 
     static func credential(_ request: HTTPRequest) -> Credential? {
-        if let header = request.headerFields[.authorization] {
-            let parts = header.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, ["token", "bearer"].contains(parts[0].lowercased()) {
-                let value = parts[1].drop { $0 == " " }
-                return .token(String(value.last == " " ? value.prefix { $0 != " " } : value))
-            }
-        }
+        if let secret = Hub.tokenSecret(authorization: request.headerFields[.authorization]) { return .token(secret) }
         if let path = request.path, let q = path.firstIndex(of: "?") {
             for pair in path[path.index(after: q)...].split(separator: "&") where pair.hasPrefix("token=") {
                 if let value = String(pair.dropFirst(6)).removingPercentEncoding, !value.isEmpty { return .token(value) }
@@ -149,22 +143,13 @@ public final class HubGatekeeper: ProxyGatekeeper {
         return decide(request, now: now) ?? .hub
     }
 
-    func usable(_ user: UserRecord) -> Bool {
-        user.approval == .approved && !hub.authenticator.configuration.blockedUsers.contains(user.name)
-    }
-
     func sessionGrant(_ value: String, now: Date) async throws -> Grant? {
-        guard let session = hub.sessions.decode(value, now: now),
-            let user = try await hub.store.user(named: session.name),
-            TokenHashing.constantTimeEqual(user.cookieID, session.cookieID), usable(user)
-        else { return nil }
+        guard let user = try await hub.sessionUser(cookie: value, now: now) else { return nil }
         return Grant(user: user.name, scopes: Permissions.scopes(of: user), expires: now.addingTimeInterval(cacheLifetime))
     }
 
     func tokenGrant(_ secret: String, now: Date) async throws -> Grant? {
-        guard let token = try await TokenHashing.lookup(secret, in: hub.store) else { return nil }
-        if let expires = token.expiresAt, expires <= now { return nil }
-        guard let owner = try await hub.store.user(named: token.userName), usable(owner) else { return nil }
+        guard let (token, owner) = try await hub.tokenOwner(secret: secret, now: now) else { return nil }
         let lifetime = min(cacheLifetime, token.expiresAt.map { $0.timeIntervalSince(now) } ?? cacheLifetime)
         return Grant(user: owner.name, scopes: Permissions.scopes(of: token, owner: owner), expires: now.addingTimeInterval(lifetime))
     }

@@ -1,5 +1,6 @@
 import AtriumAuth
 import AtriumModel
+import AtriumSpawn
 import AtriumStore
 import Foundation
 
@@ -9,8 +10,7 @@ enum Models {
 
     /// The path where a user's server is reached.
     static func serverURL(user: String, server: String) -> String {
-        let escapedUser = user.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/", "?", "#", "%"])) ?? user
-        return server.isEmpty ? "/user/\(escapedUser)/" : "/user/\(escapedUser)/\(server)/"
+        ServerManager.baseURL(user: user, server: server)
     }
 
     static func progressURL(user: String, server: String) -> String {

@@ -183,15 +183,17 @@ struct UserRoutes {
         }
         guard let ownerRecord = try await hub.store.user(named: owner) else { throw APIError.notFound("No such user: \(owner)") }
         var server = ""
+        var record: ServerRecord?
         if segments.count >= 4, let candidate = String(segments[3]).removingPercentEncoding, !candidate.isEmpty,
-            try await hub.store.server(userID: ownerRecord.id, name: candidate) != nil
+            let named = try await hub.store.server(userID: ownerRecord.id, name: candidate)
         {
             server = candidate
+            record = named
         }
         guard identity.scopes.allows("access:servers", user: owner, groups: ownerRecord.groups, server: server) else {
             throw APIError.forbidden("\(identity.user.name) may not access \(owner)'s server")
         }
-        let record = try await hub.store.server(userID: ownerRecord.id, name: server)
+        if record == nil { record = try await hub.store.server(userID: ownerRecord.id, name: "") }
         let phase = record?.phase ?? .stopped
         let url = Models.serverURL(user: owner, server: server)
         let message: String

@@ -160,10 +160,10 @@ public struct LocalBackend: Backend {
 
         await progress(ProgressEvent(progress: 40, message: "Starting \(command.first ?? "the server")"))
         let header = "\n=== \(Timestamp.format(Date())) starting \(command.joined(separator: " "))\n"
-        if let handle = FileHandle(forWritingAtPath: state.logFile) ?? {
+        if !fm.fileExists(atPath: state.logFile) {
             _ = fm.createFile(atPath: state.logFile, contents: nil, attributes: [.posixPermissions: 0o600])
-            return FileHandle(forWritingAtPath: state.logFile)
-        }() {
+        }
+        if let handle = FileHandle(forWritingAtPath: state.logFile) {
             handle.seekToEndOfFile()
             handle.write(Data(header.utf8))
             try? handle.close()

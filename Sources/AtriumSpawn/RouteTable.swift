@@ -34,12 +34,6 @@ public final class RouteTable: Sendable {
         routes.read { $0[Key(user: user, server: server)] }
     }
 
-    /// Whether `user` has a live named server called `server`.
-    public func hasNamedServer(user: String, server: String) -> Bool {
-        guard !server.isEmpty else { return false }
-        return routes.read { $0[Key(user: user, server: server)] != nil }
-    }
-
     public func publish(_ route: LiveRoute) {
         routes.write { $0[Key(user: route.user, server: route.server)] = route }
     }

@@ -1,3 +1,4 @@
+import AtriumAuth
 import AtriumModel
 import AtriumStore
 import Foundation
@@ -287,12 +288,5 @@ func withTimeout<T: Sendable>(_ limit: Duration, what: String, _ body: @escaping
         group.cancelAll()
         guard let value = first else { throw SpawnError(.backendFailed, "The \(what) took longer than \(limit)") }
         return value
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let (s, a) = components
-        return Double(s) + Double(a) / 1e18
     }
 }

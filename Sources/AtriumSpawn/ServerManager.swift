@@ -89,8 +89,9 @@ public actor ServerManager {
     }
 
     /// `/user/alice/` or `/user/alice/lab/`, percent-encoding what a path segment cannot hold.
+    /// The one place these URLs are made (the API's models use it too).
     public static func baseURL(user: String, server: String) -> String {
-        let allowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))
+        let allowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#%"))
         let u = user.addingPercentEncoding(withAllowedCharacters: allowed) ?? user
         guard !server.isEmpty else { return "/user/\(u)/" }
         let s = server.addingPercentEncoding(withAllowedCharacters: allowed) ?? server
@@ -119,34 +120,27 @@ public actor ServerManager {
             servers[key]?.lifecycle = before
             throw SpawnError(.rejected, "No such profile: \(profile). Choose one of \(settings.profiles.map(\.name).joined(separator: ", ")).")
         }
-        server.generation += 1
-        server.events = []
-        server.lastFailure = nil
-        if let userOptions { server.userOptions = userOptions }
-        server.profile = chosenProfile?.name
-        let secret = TokenHashing.newSecret()
-        server.secret = secret
         let token: (secret: String, record: TokenRecord)
         do {
             token = try await TokenHashing.issue(
-            for: user,
-            scopes: ["users:activity!user=\(user.name)", "access:servers!server=\(user.name)/\(serverName)", "read:users:name!user=\(user.name)"],
-            note: "server \(describe(key))", expiresIn: nil, store: store)
+                for: user,
+                scopes: ["users:activity!user=\(user.name)", "access:servers!server=\(user.name)/\(serverName)", "read:users:name!user=\(user.name)"],
+                note: "server \(describe(key))", expiresIn: nil, store: store)
         } catch {
             servers[key]?.lifecycle = before
             throw error
         }
-        // Re-read: the actor may have run other calls during the awaits above.
+        // Re-read: the actor may have run other calls during the await above.
         guard var current = servers[key], current.lifecycle.state == .starting else {
             _ = try? await store.deleteToken(id: token.record.id, ofUser: user.name)
             throw SpawnError(.rejected, "\(describe(key)) changed while starting")
         }
-        current.generation = server.generation
+        current.generation += 1
         current.events = [ProgressEvent(progress: 0, message: "Server requested")]
         current.lastFailure = nil
-        current.userOptions = server.userOptions
-        current.profile = server.profile
-        current.secret = secret
+        if let userOptions { current.userOptions = userOptions }
+        current.profile = chosenProfile?.name
+        current.secret = TokenHashing.newSecret()
         if let old = current.tokenID { Task { [store] in _ = try? await store.deleteToken(id: old, ofUser: user.name) } }
         current.tokenID = token.record.id
         let request = spawnRequest(for: current, profile: chosenProfile, apiToken: token.secret)
@@ -183,18 +177,7 @@ public actor ServerManager {
         case .failure(let rejection):
             throw SpawnError(.rejected, "\(describe(key)) is \(rejection.reason.rawValue)")
         }
-        routes.remove(user: key.user, server: key.server)
-        let spawnTask = server.spawnTask
-        if action == .cancelStartAndStop { spawnTask?.cancel() }
-        server.spawnTask = nil
-        let stopTask = Task {
-            await spawnTask?.value
-            await self.runStop(key, remove: remove)
-        }
-        server.stopTask = stopTask
-        servers[key] = server
-        try await persist(key, phase: .stopping)
-        return await waitForStop(stopTask, key: key)
+        return try await takeDown(key, server, cancellingStart: action == .cancelStartAndStop) { await self.runStop(key, remove: remove) }
     }
 
     /// Suspends the server: processes stop, the workspace and its configuration stay.
@@ -208,18 +191,7 @@ public actor ServerManager {
         case .failure(let rejection): throw SpawnError(.rejected, "\(describe(key)) is \(rejection.reason.rawValue)")
         }
         if action == .none { return .stopped }
-        routes.remove(user: key.user, server: key.server)
-        let spawnTask = server.spawnTask
-        if action == .cancelStartAndSuspend { spawnTask?.cancel() }
-        server.spawnTask = nil
-        let stopTask = Task {
-            await spawnTask?.value
-            await self.runSuspend(key)
-        }
-        server.stopTask = stopTask
-        servers[key] = server
-        try await persist(key, phase: .stopping)
-        return await waitForStop(stopTask, key: key)
+        return try await takeDown(key, server, cancellingStart: action == .cancelStartAndSuspend) { await self.runSuspend(key) }
     }
 
     /// Creates a named server without starting it (`PUT …/servers/{name}`).
@@ -283,6 +255,27 @@ public actor ServerManager {
         default:
             throw SpawnError(.rejected, "\(describe(key)) is not starting")
         }
+    }
+
+    /// The shared second half of stop and suspend: the route goes first, a running start is
+    /// cancelled (and waited for), then `work` runs in the background while the caller waits up
+    /// to the slow-stop threshold.
+    func takeDown(_ key: Key, _ server: Managed, cancellingStart: Bool, _ work: @escaping @Sendable () async -> Void) async throws
+        -> StopOutcome
+    {
+        var server = server
+        routes.remove(user: key.user, server: key.server)
+        let spawnTask = server.spawnTask
+        if cancellingStart { spawnTask?.cancel() }
+        server.spawnTask = nil
+        let stopTask = Task {
+            await spawnTask?.value
+            await work()
+        }
+        server.stopTask = stopTask
+        servers[key] = server
+        try await persist(key, phase: .stopping)
+        return await waitForStop(stopTask, key: key)
     }
 
     // MARK: - Helpers
