@@ -92,20 +92,29 @@ final class Processes: Sendable {
 
     /// SIGTERM to the process group, then SIGKILL after `grace`. Returns when it is gone.
     func terminate(pid: Int32, started: UInt64, grace: Duration) async {
-        guard isRunning(pid: pid, started: started) else { return }
-        kill(-pid, SIGTERM)
-        kill(pid, SIGTERM)
-        let deadline = ContinuousClock.now + grace
-        while ContinuousClock.now < deadline {
-            if !isRunning(pid: pid, started: started) { return }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
         if isRunning(pid: pid, started: started) {
-            kill(-pid, SIGKILL)
-            kill(pid, SIGKILL)
-            for _ in 0..<100 where isRunning(pid: pid, started: started) {
-                try? await Task.sleep(for: .milliseconds(20))
+            kill(-pid, SIGTERM)
+            kill(pid, SIGTERM)
+            let deadline = ContinuousClock.now + grace
+            while ContinuousClock.now < deadline, isRunning(pid: pid, started: started) {
+                try? await Task.sleep(for: .milliseconds(50))
             }
+            if isRunning(pid: pid, started: started) {
+                kill(-pid, SIGKILL)
+                kill(pid, SIGKILL)
+                for _ in 0..<100 where isRunning(pid: pid, started: started) {
+                    try? await Task.sleep(for: .milliseconds(20))
+                }
+            }
+        }
+        // A multi-threaded process shows its leader as a zombie before its last thread is gone,
+        // and waitpid cannot collect it until then: keep reaping a child of ours until it can.
+        for _ in 0..<200 {
+            var status: Int32 = 0
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { exits.withLock { $0[pid] = status } }
+            if r == pid || (r == -1 && errno == ECHILD) { return }
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 

@@ -43,6 +43,10 @@ extension ServerManager {
     func runStart(_ key: Key, request: SpawnRequest, generation: Int) async {
         let began = ContinuousClock.now
         defer { changed(key) }
+        defer {
+            // Done, unless a stop took over: then the stop's task says when it is done.
+            if servers[key]?.generation == generation, servers[key]?.stopTask == nil { servers[key]?.busy = false }
+        }
         guard await acquireSpawnSlot() else { return }
         defer { releaseSpawnSlot() }
         func current() -> Managed? {
@@ -159,6 +163,7 @@ extension ServerManager {
 
     func runStop(_ key: Key, remove: Bool) async {
         defer { changed(key) }
+        defer { servers[key]?.busy = false }
         guard let server = servers[key] else { return }
         var failure: String?
         if let state = server.backendState {
@@ -191,6 +196,7 @@ extension ServerManager {
 
     func runSuspend(_ key: Key) async {
         defer { changed(key) }
+        defer { servers[key]?.busy = false }
         guard let server = servers[key] else { return }
         do {
             if let state = server.backendState {
@@ -218,8 +224,9 @@ extension ServerManager {
         let state = servers[key]?.backendState
         try await backend.remove(key.user, key.server, state)
         await revokeToken(key)
-        servers[key] = nil
         routes.remove(user: key.user, server: key.server)
+        // Forgotten only once the store agrees, so a waiter never sees it gone before the row is.
+        defer { servers[key] = nil }
         if key.server.isEmpty {
             if var record = try await store.server(userID: user.id, name: "") {
                 record.phase = .stopped
@@ -247,7 +254,7 @@ extension ServerManager {
     }
 
     func waitForStop(_ task: Task<Void, Never>, key: Key) async -> StopOutcome {
-        await waitUntilSettled(key, timeout: settings.slowStopTimeout) { ![.stopping, .suspending].contains($0.lifecycle.state) }
+        await waitUntilSettled(key, timeout: settings.slowStopTimeout) { !$0.busy }
         switch servers[key]?.lifecycle.state {
         case .stopping?, .suspending?: return .pending
         default: return .stopped
@@ -263,7 +270,8 @@ extension ServerManager {
     // MARK: - Store
 
     func persist(_ key: Key, phase: ServerPhase) async throws {
-        changed(key)
+        // Waiters wake once the row is written, so an API answer never runs ahead of the store.
+        defer { changed(key) }
         guard let server = servers[key] else { return }
         let stored = StoredState(backend: server.backendState, secret: server.secret, tokenID: server.tokenID, profile: server.profile)
         var record = try await store.server(userID: server.userID, name: key.server)

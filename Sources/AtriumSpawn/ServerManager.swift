@@ -46,6 +46,10 @@ public actor ServerManager {
         /// Bumped by every start, so a late result of an older start is recognised and dropped.
         var generation = 0
         var lastFailure: String?
+        /// A start, stop or suspend task is still at work (its store writes included). Callers
+        /// that wait for a transition wait for this, not for the state alone, so an API answer
+        /// never runs ahead of the store.
+        var busy = false
 
         var baseURL: String { ServerManager.baseURL(user: user, server: name) }
     }
@@ -145,11 +149,12 @@ public actor ServerManager {
         current.tokenID = token.record.id
         let request = spawnRequest(for: current, profile: chosenProfile, apiToken: token.secret)
         let generation = current.generation
+        current.busy = true
         current.spawnTask = Task { await self.runStart(key, request: request, generation: generation) }
         servers[key] = current
         try await persist(key, phase: .pending)
 
-        await waitUntilSettled(key, timeout: settings.slowSpawnTimeout) { $0.lifecycle.state != .starting || $0.generation != generation }
+        await waitUntilSettled(key, timeout: settings.slowSpawnTimeout) { !$0.busy || $0.generation != generation }
         guard let after = servers[key], after.generation == generation else { return .pending(url: server.baseURL) }
         switch after.lifecycle.state {
         case .running: return .ready(url: after.baseURL)
@@ -273,6 +278,7 @@ public actor ServerManager {
             await work()
         }
         server.stopTask = stopTask
+        server.busy = true
         servers[key] = server
         try await persist(key, phase: .stopping)
         return await waitForStop(stopTask, key: key)
