@@ -108,6 +108,16 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Services that run inside the hub beside the HTTP server: the idle culler.
+        .target(
+            name: "AtriumServices",
+            dependencies: [
+                "AtriumModel", "AtriumStore", "AtriumSpawn",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The simulated backend: no processes, random start delays and failures, one HTTP server.
         .target(
             name: "AtriumSimulated",
@@ -148,6 +158,7 @@ let package = Package(
             name: "AtriumApp",
             dependencies: [
                 "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumHTTP", "AtriumSpawn", "AtriumLocal", "AtriumSimulated", "AtriumProxy",
+                "AtriumServices",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -206,6 +217,11 @@ let package = Package(
                 "AtriumSpawn", "AtriumLocal", "AtriumSimulated", "AtriumStore", "AtriumAuth", "AtriumModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AtriumServicesTests",
+            dependencies: ["AtriumServices", "AtriumSpawn", "AtriumSimulated", "AtriumStore", "AtriumModel"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

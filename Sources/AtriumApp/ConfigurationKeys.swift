@@ -1,6 +1,7 @@
 import AtriumAuth
 import AtriumHTTP
 import AtriumModel
+import AtriumServices
 import AtriumSpawn
 import Foundation
 import Logging
@@ -54,7 +55,7 @@ struct ConfigInput {
     func bool() throws(ConfigurationError) -> Bool {
         switch raw {
         case .yaml(let v as Bool): return v
-        case .yaml(let v as String), .text(let v as String):
+        case .yaml(let v as String), .text(let v):
             switch v.lowercased() {
             case "true", "yes", "1", "on": return true
             case "false", "no", "0", "off": return false
@@ -142,6 +143,25 @@ struct ConfigInput {
             profile.image = map["image"] as? String
             if out.contains(where: { $0.name == name }) { throw fail("has two profiles called \(name)") }
             out.append(profile)
+        }
+        return out
+    }
+
+    func cullRules() throws(ConfigurationError) -> [CullRule] {
+        guard case .yaml(let v) = raw else { throw fail("is a list of maps: set it in the YAML configuration file") }
+        if v is NSNull { return [] }
+        guard let items = v as? [Any] else { throw fail("must be a list of {group, profile, timeout, max_age}") }
+        var out: [CullRule] = []
+        for (i, item) in items.enumerated() {
+            guard let map = item as? [String: Any] else { throw fail("item \(i) must be a map") }
+            let known: Set<String> = ["group", "profile", "timeout", "max_age"]
+            if let unknown = map.keys.sorted().first(where: { !known.contains($0) }) { throw fail("item \(i) has an unknown field \(unknown)") }
+            var rule = CullRule(group: map["group"].map { "\($0)" }, profile: map["profile"].map { "\($0)" })
+            guard rule.group != nil || rule.profile != nil else { throw fail("item \(i) must name a group or a profile") }
+            if let timeout = map["timeout"] { rule.timeout = try ConfigInput(key: "\(key)[\(i)].timeout", raw: .yaml(timeout)).duration() }
+            if let maxAge = map["max_age"] { rule.maxAge = try ConfigInput(key: "\(key)[\(i)].max_age", raw: .yaml(maxAge)).duration() }
+            guard rule.timeout != nil || rule.maxAge != nil else { throw fail("item \(i) sets neither timeout nor max_age") }
+            out.append(rule)
         }
         return out
     }
@@ -319,6 +339,43 @@ public enum ConfigurationKeys {
             guard !reasons.isEmpty else { throw ConfigurationError(key: v.key, problem: "needs at least one reason") }
             c.simulated.failureReasons = reasons
         },
+        key("culler.enabled", "boolean", "Run the built-in idle culler (off unless set).",
+            show: { "\($0.culler.enabled)" }) { c, v throws(ConfigurationError) in c.culler.enabled = try v.bool() },
+        key("culler.timeout", "duration", "A server with no activity for this long is culled (jupyterhub-idle-culler's --timeout).",
+            show: { $0.culler.timeout.configText }) { c, v throws(ConfigurationError) in c.culler.timeout = try v.duration() },
+        key("culler.cull_every", "duration", "Time between passes; 0s means timeout / 2.",
+            show: { ($0.culler.cullEvery ?? .zero).configText }) { c, v throws(ConfigurationError) in
+            let every = try v.duration()
+            c.culler.cullEvery = every == .zero ? nil : every
+        },
+        key("culler.max_age", "duration", "Servers running longer are culled even when active; 0s: never.",
+            show: { ($0.culler.maxAge ?? .zero).configText }) { c, v throws(ConfigurationError) in
+            let age = try v.duration()
+            c.culler.maxAge = age == .zero ? nil : age
+        },
+        key("culler.cull_users", "boolean", "Also delete users inactive for the timeout whose servers are all stopped (their files stay).",
+            show: { "\($0.culler.cullUsers)" }) { c, v throws(ConfigurationError) in c.culler.cullUsers = try v.bool() },
+        key("culler.cull_admin_users", "boolean", "With culler.cull_users, admins too.",
+            show: { "\($0.culler.cullAdminUsers)" }) { c, v throws(ConfigurationError) in c.culler.cullAdminUsers = try v.bool() },
+        key("culler.remove_named_servers", "boolean", "Remove idle named servers instead of stopping them.",
+            show: { "\($0.culler.removeNamedServers)" }) { c, v throws(ConfigurationError) in c.culler.removeNamedServers = try v.bool() },
+        key("culler.cull_default_servers", "boolean", "Cull users' default servers.",
+            show: { "\($0.culler.cullDefaultServers)" }) { c, v throws(ConfigurationError) in c.culler.cullDefaultServers = try v.bool() },
+        key("culler.cull_named_servers", "boolean", "Cull named servers.",
+            show: { "\($0.culler.cullNamedServers)" }) { c, v throws(ConfigurationError) in c.culler.cullNamedServers = try v.bool() },
+        key("culler.concurrency", "integer 1–1000", "Culls carried out at once.",
+            show: { "\($0.culler.concurrency)" }) { c, v throws(ConfigurationError) in c.culler.concurrency = try v.int(1...1000) },
+        key("culler.action", "stop | suspend", "What happens to an idle server (suspend keeps it for a quick resume).",
+            show: { $0.culler.action.rawValue }) { c, v throws(ConfigurationError) in c.culler.action = try v.choice(CullerSettings.Action.self) },
+        key("culler.pending_timeout", "duration", "Cancel starts still pending after this long; 0s: never.",
+            show: { ($0.culler.pendingTimeout ?? .zero).configText }) { c, v throws(ConfigurationError) in
+            let limit = try v.duration()
+            c.culler.pendingTimeout = limit == .zero ? nil : limit
+        },
+        key("culler.rules", "list of {group, profile, timeout, max_age} (YAML only)", "Other limits for a group's members or a profile; the first match wins, timeout 0s never culls.",
+            show: { $0.culler.rules.isEmpty ? "[]" : "[" + $0.culler.rules.map(\.summary).joined(separator: ", ") + "]" }) { c, v throws(ConfigurationError) in
+            c.culler.rules = try v.cullRules()
+        },
         key("proxy.activity_flush_interval", "duration", "How often activity seen by the proxy is written to the store.",
             show: { $0.activityFlushInterval.configText }) { c, v throws(ConfigurationError) in c.activityFlushInterval = try v.duration() },
         key("proxy.auth_cache_lifetime", "duration", "How long the proxy trusts a checked session or token (a revoked one works at most this long).",
@@ -332,4 +389,16 @@ public enum ConfigurationKeys {
     }
 
     static let byName: [String: ConfigurationKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+}
+
+extension CullRule {
+    /// `group=staff timeout=2h`: how `atrium config print` shows a rule.
+    var summary: String {
+        var parts: [String] = []
+        if let group { parts.append("group=\(group)") }
+        if let profile { parts.append("profile=\(profile)") }
+        if let timeout { parts.append("timeout=\(timeout.configText)") }
+        if let maxAge { parts.append("max_age=\(maxAge.configText)") }
+        return "{" + parts.joined(separator: " ") + "}"
+    }
 }

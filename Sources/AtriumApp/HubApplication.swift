@@ -1,6 +1,7 @@
 import AtriumAuth
 import AtriumHTTP
 import AtriumLocal
+import AtriumServices
 import AtriumSimulated
 import AtriumProxy
 import AtriumSpawn
@@ -81,11 +82,16 @@ public enum HubApplication {
                     onListening(port)
                 },
                 logger: logger)
-            let services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
                 .init(service: ServerManagerService(manager: manager)),
                 .init(service: ActivityFlushService(recorder: activity, store: store, interval: configuration.activityFlushInterval, logger: logger)),
-                .init(service: app),
             ]
+            if configuration.culler.enabled {
+                let culler = IdleCuller(
+                    settings: configuration.culler, manager: manager, store: store, activity: activity, clock: ContinuousClock(), logger: logger)
+                services.append(.init(service: culler))
+            }
+            services.append(.init(service: app))
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {

@@ -1,6 +1,7 @@
 import AtriumAuth
 import AtriumHTTP
 import AtriumLocal
+import AtriumServices
 import AtriumSimulated
 import AtriumSpawn
 import Foundation
@@ -44,6 +45,8 @@ public struct HubConfiguration: Sendable {
     public var activityFlushInterval: Duration = .seconds(10)
     /// How long the proxy trusts a checked session or token before asking the store again. Default: 10 s.
     public var proxyAuthCacheLifetime: Duration = .seconds(10)
+    /// The built-in idle culler. Default: off.
+    public var culler = CullerSettings()
 
     /// The backends Atrium has.
     public enum BackendKind: String, Sendable, CaseIterable {
@@ -110,6 +113,12 @@ public struct HubConfiguration: Sendable {
         }
         if simulatedStartDelay.max < simulatedStartDelay.min {
             throw ConfigurationError(key: "simulated.start_delay_max", problem: "must not be shorter than simulated.start_delay_min")
+        }
+        if culler.enabled, culler.timeout <= .zero, culler.maxAge == nil, culler.pendingTimeout == nil {
+            throw ConfigurationError(key: "culler.timeout", problem: "must be longer than 0s when the culler is on (or set culler.max_age or culler.pending_timeout)")
+        }
+        if culler.enabled, culler.interval < .seconds(1) {
+            throw ConfigurationError(key: "culler.cull_every", problem: "must be at least 1s")
         }
         if let overlap = auth.adminUsers.intersection(auth.blockedUsers).sorted().first {
             throw ConfigurationError(key: "auth.blocked_users", problem: "blocks \(overlap), who is also in auth.admin_users")

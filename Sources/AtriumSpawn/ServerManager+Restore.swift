@@ -39,6 +39,7 @@ extension ServerManager {
                 found.secret = stored.secret
                 let endpoint = found
                 server.lifecycle = ServerLifecycle(state: .starting)
+                server.requested = Date()
                 server.endpoint = endpoint
                 server.generation = 1
                 servers[key] = server

@@ -37,6 +37,8 @@ public actor ServerManager {
         var tokenID: Int64?
         var endpoint: WorkspaceEndpoint?
         var started: Date?
+        /// When the current (or last) start was asked for: how long a pending server has waited.
+        var requested: Date?
         var userOptions: JSONValue = .object([:])
         var profile: String?
         var spawnTask: Task<Void, Never>?
@@ -140,6 +142,7 @@ public actor ServerManager {
             throw SpawnError(.rejected, "\(describe(key)) changed while starting")
         }
         current.generation += 1
+        current.requested = Date()
         current.events = [ProgressEvent(progress: 0, message: "Server requested")]
         current.lastFailure = nil
         if let userOptions { current.userOptions = userOptions }
