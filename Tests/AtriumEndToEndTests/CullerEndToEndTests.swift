@@ -1,0 +1,156 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Testing
+
+/// Whether the unmodified `jupyterhub-idle-culler` is installed (CI installs it with pip).
+let idleCullerInstalled: Bool = {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import jupyterhub_idle_culler"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    guard (try? p.run()) != nil else { return false }
+    p.waitUntilExit()
+    return p.terminationStatus == 0
+}()
+
+/// A hub on the simulated backend with two running servers: `idle` (nobody touches it) and
+/// `busy` (a client requests it through the proxy twice a second).
+struct CullerHub {
+    let hub: HubProcess
+    let admin: API
+
+    static func start(extraConfig: String = "") async throws -> CullerHub {
+        let hub = try HubProcess()
+        let config = """
+            backend: simulated
+            simulated:
+              start_delay_min: 0s
+              start_delay_max: 50ms
+              failure_rate: 0
+            proxy:
+              activity_flush_interval: 500ms
+              auth_cache_lifetime: 1s
+            auth:
+              bcrypt_cost: 4
+            \(extraConfig)
+            """
+        try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
+        let token = try hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try hub.start(extra: ["--config", "atrium.yaml"])
+        let admin = API(base: hub.baseURL + "/hub/api", token: token)
+        let created = try await admin.call(.POST, "/users", json: ["usernames": ["idle", "busy"]])
+        #expect(created.status == 201, "\(created.text)")
+        for name in ["idle", "busy"] {
+            let started = try await admin.call(.POST, "/users/\(name)/server")
+            #expect([201, 202].contains(started.status), "\(started.text)")
+        }
+        let c = CullerHub(hub: hub, admin: admin)
+        for name in ["idle", "busy"] { try await c.waitFor(name, ready: true, within: .seconds(20)) }
+        return c
+    }
+
+    func ready(_ user: String) async throws -> Bool {
+        let reply = try await admin.call(.GET, "/users/\(user)")
+        let servers = (reply.json as? [String: Any])?["servers"] as? [String: Any]
+        return (servers?[""] as? [String: Any])?["ready"] as? Bool == true
+    }
+
+    /// Polls (bounded) until the user's default server is ready or gone.
+    func waitFor(_ user: String, ready wanted: Bool, within limit: Duration) async throws {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if try await ready(user) == wanted { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("\(user)'s server never became \(wanted ? "ready" : "stopped")")
+    }
+
+    /// Requests `busy`'s workspace through the proxy every half second until cancelled.
+    func keepBusy() -> Task<Int, Never> {
+        let proxy = API(base: hub.baseURL, token: admin.token)
+        return Task {
+            var answered = 0
+            while !Task.isCancelled {
+                if let reply = try? await proxy.call(.GET, "/user/busy/api/contents"), reply.status == 200 { answered += 1 }
+                try? await Task.sleep(for: .milliseconds(500))
+            }
+            return answered
+        }
+    }
+}
+
+@Suite("Idle culling, end to end", .serialized)
+struct CullerEndToEndTests {
+    @Test(
+        "the unmodified jupyterhub-idle-culler, with only the scopes it documents, stops the idle server and keeps the active one",
+        .enabled(if: idleCullerInstalled || ProcessInfo.processInfo.environment["CI"] == "true",
+                 "jupyterhub-idle-culler is not installed (pip install jupyterhub-idle-culler)"))
+    func externalCuller() async throws {
+        #expect(idleCullerInstalled, "CI must install jupyterhub-idle-culler (pip)")
+        guard idleCullerInstalled else { return }
+        let c = try await CullerHub.start()
+        defer { c.hub.stop() }
+        // The scopes jupyterhub-idle-culler's README lists (admin:users only for --cull-users).
+        let made = try c.hub.run([
+            "token", "create", "culler", "--admin", "--config", "atrium.yaml",
+            "--scopes", "list:users,read:users:activity,read:servers,delete:servers",
+        ])
+        let token = made.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(made.status == 0 && !token.isEmpty)
+        let whoami = try await API(base: c.hub.baseURL + "/hub/api", token: token).call(.GET, "/user")
+        // whoami lists the scopes expanded (read:servers implies read:users:name), as JupyterHub does.
+        #expect(Set((whoami.json as? [String: Any])?["scopes"] as? [String] ?? []) == [
+            "list:users", "read:users:activity", "read:servers", "delete:servers", "read:users:name",
+        ])
+
+        let busy = c.keepBusy()
+        let log = c.hub.directory.appendingPathComponent("culler.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let culler = Process()
+        culler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        culler.arguments = ["python3", "-m", "jupyterhub_idle_culler", "--url=\(c.hub.baseURL)/hub/api", "--timeout=6", "--cull-every=2"]
+        var environment = ProcessInfo.processInfo.environment
+        environment["JUPYTERHUB_API_TOKEN"] = token
+        culler.environment = environment
+        let output = try FileHandle(forWritingTo: log)
+        culler.standardOutput = output
+        culler.standardError = output
+        try culler.run()
+        defer {
+            // SIGKILL: the test process may block SIGTERM in the thread that spawned the
+            // child, and a blocked signal stays blocked in Python.
+            if culler.isRunning { kill(culler.processIdentifier, SIGKILL) }
+            culler.waitUntilExit()
+        }
+
+        try await c.waitFor("idle", ready: false, within: .seconds(40))
+        // Two more passes of the culler with `busy` still in use.
+        try await Task.sleep(for: .seconds(5))
+        #expect(try await c.ready("busy"), "the active server was culled")
+        busy.cancel()
+        #expect(await busy.value > 5, "the busy client's requests did not get through the proxy")
+        let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(text.contains("Culling server idle"), "\(text)")
+        #expect(!text.contains("Culling server busy"), "\(text)")
+        #expect(!text.contains("Traceback"), "\(text)")
+    }
+
+    @Test("the built-in culler, switched on in the configuration, stops the idle server and keeps the active one")
+    func builtInCuller() async throws {
+        let c = try await CullerHub.start(extraConfig: """
+            culler:
+              enabled: true
+              timeout: 4s
+              cull_every: 1s
+            """)
+        defer { c.hub.stop() }
+        let busy = c.keepBusy()
+        try await c.waitFor("idle", ready: false, within: .seconds(30))
+        try await Task.sleep(for: .seconds(3))
+        #expect(try await c.ready("busy"), "the active server was culled")
+        busy.cancel()
+        #expect(await busy.value > 5)
+    }
+}
