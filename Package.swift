@@ -167,16 +167,28 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `atrium stress`: a JupyterHub REST API client that loads a hub (hub-stress-test's commands).
+        .target(
+            name: "AtriumStress",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "atrium",
             dependencies: [
-                "AtriumApp", "AtriumModel", "AtriumStore", "AtriumAuth",
+                "AtriumApp", "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumStress",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(name: "AtriumStressTests", dependencies: ["AtriumStress"], swiftSettings: swiftSettings),
         .testTarget(name: "AtriumModelTests", dependencies: ["AtriumModel"], swiftSettings: swiftSettings),
         .testTarget(
             name: "AtriumStoreTests",

@@ -9,8 +9,31 @@ struct Atrium: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "atrium",
         abstract: "A multi-user workspace hub with a JupyterHub-compatible REST API.",
-        subcommands: [Serve.self, Migrate.self, ConfigCommand.self, UserCommand.self, TokenCommand.self, Version.self],
+        subcommands: [Serve.self, Migrate.self, ConfigCommand.self, UserCommand.self, TokenCommand.self, Stress.self, Version.self],
         defaultSubcommand: nil)
+
+    /// ArgumentParser's entry, except that bad arguments under `atrium stress` exit with 1
+    /// (hub-stress-test's status) instead of 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            guard CommandLine.arguments.dropFirst().first == "stress" else { exit(withError: error) }
+            let status = Stress.exitStatus(for: error)
+            let message = fullMessage(for: error)
+            if status == 0 {
+                print(message)
+            } else if !message.isEmpty {
+                FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+            }
+            Foundation.exit(status)
+        }
+    }
 }
 
 /// Options every command that touches the hub's state shares.
