@@ -135,7 +135,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Helpers shared by test targets (a WebSocket client).
+        // Helpers shared by test targets (a WebSocket client, a Prometheus text parser).
         .target(
             name: "AtriumTestSupport",
             dependencies: [
@@ -162,8 +162,10 @@ let package = Package(
         .executableTarget(
             name: "atrium",
             dependencies: [
-                "AtriumApp", "AtriumModel", "AtriumStore", "AtriumAuth",
+                "AtriumApp", "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumSpawn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -183,7 +185,7 @@ let package = Package(
         .testTarget(
             name: "AtriumHTTPTests",
             dependencies: [
-                "AtriumHTTP", "AtriumApp", "AtriumStore", "AtriumAuth", "AtriumModel",
+                "AtriumHTTP", "AtriumApp", "AtriumStore", "AtriumAuth", "AtriumModel", "AtriumSpawn", "AtriumSimulated", "AtriumProxy", "AtriumTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

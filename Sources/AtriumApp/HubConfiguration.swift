@@ -44,6 +44,9 @@ public struct HubConfiguration: Sendable {
     public var activityFlushInterval: Duration = .seconds(10)
     /// How long the proxy trusts a checked session or token before asking the store again. Default: 10 s.
     public var proxyAuthCacheLifetime: Duration = .seconds(10)
+    /// Whether `/hub/metrics` needs a credential with `read:metrics` (JupyterHub's
+    /// `authenticate_prometheus`). Default: true.
+    public var metricsAuthenticate = true
 
     /// The backends Atrium has.
     public enum BackendKind: String, Sendable, CaseIterable {
