@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Value types and pure logic. Imports only Foundation.
@@ -93,6 +95,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -142,7 +145,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Helpers shared by test targets (a WebSocket client).
+        // Helpers shared by test targets (a WebSocket client, a Prometheus text parser).
         .target(
             name: "AtriumTestSupport",
             dependencies: [
@@ -181,8 +184,10 @@ let package = Package(
         .executableTarget(
             name: "atrium",
             dependencies: [
-                "AtriumApp", "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumStress",
+                "AtriumApp", "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumSpawn", "AtriumStress",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -203,7 +208,7 @@ let package = Package(
         .testTarget(
             name: "AtriumHTTPTests",
             dependencies: [
-                "AtriumHTTP", "AtriumApp", "AtriumStore", "AtriumAuth", "AtriumModel",
+                "AtriumHTTP", "AtriumApp", "AtriumStore", "AtriumAuth", "AtriumModel", "AtriumSpawn", "AtriumSimulated", "AtriumProxy", "AtriumTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

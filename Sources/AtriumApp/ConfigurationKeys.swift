@@ -380,6 +380,8 @@ public enum ConfigurationKeys {
             show: { $0.activityFlushInterval.configText }) { c, v throws(ConfigurationError) in c.activityFlushInterval = try v.duration() },
         key("proxy.auth_cache_lifetime", "duration", "How long the proxy trusts a checked session or token (a revoked one works at most this long).",
             show: { $0.proxyAuthCacheLifetime.configText }) { c, v throws(ConfigurationError) in c.proxyAuthCacheLifetime = try v.duration() },
+        key("metrics.authenticate", "boolean", "/hub/metrics needs a token with read:metrics (false: anyone who reaches the hub may scrape).",
+            show: { "\($0.metricsAuthenticate)" }) { c, v throws(ConfigurationError) in c.metricsAuthenticate = try v.bool() },
     ]
 
     static func maskedURL(_ url: String) -> String {

@@ -38,9 +38,13 @@ public enum HubApplication {
     }
 
     /// Runs the hub until SIGINT/SIGTERM. `onListening` receives the bound address's port.
-    public static func run(_ configuration: HubConfiguration, logger: Logger, onListening: @escaping @Sendable (Int) -> Void = { _ in })
-        async throws
-    {
+    /// `metrics` receives the hub's metrics (pass one whose registry swift-metrics' global
+    /// `MetricsSystem` also writes to, as `atrium serve` does).
+    public static func run(
+        _ configuration: HubConfiguration, metrics: HubMetrics = HubMetrics(), logger: Logger,
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) async throws {
+        let launched = ContinuousClock.now
         let secret = try CookieSecret.load(path: configuration.cookieSecretFile)
         let store = try await openStore(configuration, logger: logger)
         do {
@@ -52,22 +56,27 @@ public enum HubApplication {
             settings.pageDefaultLimit = configuration.apiPageDefaultLimit
             settings.pageMaxLimit = configuration.apiPageMaxLimit
             settings.hubName = configuration.hubName
+            settings.metricsRequireAuthentication = configuration.metricsAuthenticate
             let httpClient = HTTPClient.shared
             let routes = RouteTable()
             let activity = ActivityRecorder()
             let manager = ServerManager(
                 store: store, backend: makeBackend(configuration, logger: logger), settings: configuration.spawn,
-                probe: HTTPReadinessProbe(client: httpClient), routes: routes, logger: logger)
+                probe: HTTPReadinessProbe(client: httpClient), routes: routes, metrics: metrics, logger: logger)
+            let restoring = ContinuousClock.now
             let restored = try await manager.restore()
+            metrics.recordInitSpawners(seconds: (ContinuousClock.now - restoring).seconds)
             if restored != ServerManager.RestoreReport() {
                 logger.info(
                     "reattached to servers",
                     metadata: ["atrium.reattached": "\(restored.reattached)", "atrium.suspended": "\(restored.suspended)", "atrium.cleaned": "\(restored.cleaned)"])
             }
+            let proxyStatistics = ProxyStatistics()
             let hub = try Hub(
-                store: store, authenticator: authenticator, settings: settings, manager: manager, spawnSettings: configuration.spawn, logger: logger)
+                store: store, authenticator: authenticator, settings: settings, manager: manager, spawnSettings: configuration.spawn,
+                proxyStatistics: proxyStatistics, logger: logger)
             let gatekeeper = HubGatekeeper(hub: hub, routes: routes, activity: activity, cacheLifetime: configuration.proxyAuthCacheLifetime.seconds)
-            let proxy = ReverseProxy(configuration: ProxyConfiguration(), gatekeeper: gatekeeper, logger: logger)
+            let proxy = ReverseProxy(configuration: ProxyConfiguration(), gatekeeper: gatekeeper, statistics: proxyStatistics, logger: logger)
             let app = Application(
                 router: HubRouter.build(hub),
                 server: .http1(configuration: .init(additionalChannelHandlers: [proxy.makeHandler()])),
@@ -79,6 +88,7 @@ public enum HubApplication {
                     for notice in notices {
                         print(notice.replacingOccurrences(of: "{url}", with: "http://\(configuration.ip):\(port)"))
                     }
+                    metrics.recordHubStartup(seconds: (ContinuousClock.now - launched).seconds)
                     onListening(port)
                 },
                 logger: logger)
@@ -88,7 +98,12 @@ public enum HubApplication {
             ]
             if configuration.culler.enabled {
                 let culler = IdleCuller(
-                    settings: configuration.culler, manager: manager, store: store, activity: activity, clock: ContinuousClock(), logger: logger)
+                    settings: configuration.culler, manager: manager, store: store, activity: activity, clock: ContinuousClock(), logger: logger,
+                    onCull: { record in
+                        // Only what was carried out counts; a refused cull is in the log.
+                        if case .failed = record.outcome { return }
+                        manager.metrics.recordCull(reason: record.decision.reason.label, action: record.decision.action.rawValue)
+                    })
                 services.append(.init(service: culler))
             }
             services.append(.init(service: app))

@@ -47,6 +47,9 @@ public struct HubConfiguration: Sendable {
     public var proxyAuthCacheLifetime: Duration = .seconds(10)
     /// The built-in idle culler. Default: off.
     public var culler = CullerSettings()
+    /// Whether `/hub/metrics` needs a credential with `read:metrics` (JupyterHub's
+    /// `authenticate_prometheus`). Default: true.
+    public var metricsAuthenticate = true
 
     /// The backends Atrium has.
     public enum BackendKind: String, Sendable, CaseIterable {

@@ -1,4 +1,5 @@
 import AtriumAuth
+import AtriumProxy
 import AtriumSpawn
 import AtriumStore
 import Foundation
@@ -30,6 +31,9 @@ public struct HTTPSettings: Sendable {
     public var apiVersion: String
     /// Shown on pages.
     public var hubName = "Atrium"
+    /// Whether `/hub/metrics` needs a credential with `read:metrics` (JupyterHub's
+    /// `authenticate_prometheus`). Default: true.
+    public var metricsRequireAuthentication = true
 
     public init(cookieSecret: [UInt8], atriumVersion: String, apiVersion: String) {
         self.cookieSecret = cookieSecret
@@ -48,13 +52,22 @@ public struct Hub: Sendable {
     public let manager: ServerManager?
     /// Named servers, profiles: what the pages offer.
     public let spawnSettings: SpawnSettings
+    /// The hub's metrics: the manager's when there is one (spawns are recorded there), else
+    /// the hub's own.
+    public let metrics: HubMetrics
+    /// The proxy's counters, shown by `/hub/metrics`; `nil` on a hub without the proxy.
+    public let proxyStatistics: ProxyStatistics?
     let sessions: SessionCodec
     let pages: PageRenderer
 
-    public init(store: Store, authenticator: Authenticator, settings: HTTPSettings, manager: ServerManager? = nil, spawnSettings: SpawnSettings = SpawnSettings(), logger: Logger
+    public init(
+        store: Store, authenticator: Authenticator, settings: HTTPSettings, manager: ServerManager? = nil,
+        spawnSettings: SpawnSettings = SpawnSettings(), proxyStatistics: ProxyStatistics? = nil, logger: Logger
     ) throws {
         self.store = store
         self.manager = manager
+        self.metrics = manager?.metrics ?? HubMetrics()
+        self.proxyStatistics = proxyStatistics
         self.spawnSettings = spawnSettings
         self.authenticator = authenticator
         self.settings = settings

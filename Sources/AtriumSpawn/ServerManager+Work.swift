@@ -88,11 +88,13 @@ extension ServerManager {
             try await persist(key, phase: .running)
             let seconds = (ContinuousClock.now - began).seconds
             averageSpawnSeconds = averageSpawnSeconds * 0.8 + seconds * 0.2
+            metrics.recordSpawn(.success, seconds: seconds)
             logger.info("server ready", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.seconds": "\(seconds)"])
             record(key, readyEvent(url: server.baseURL))
         } catch {
             guard current() != nil else { return }  // cancelled by a stop: the stop cleans up
             let reason = Task.isCancelled ? "the start was cancelled" : "\(error)"
+            metrics.recordSpawn(.failure, seconds: (ContinuousClock.now - began).seconds)
             await failStart(key, reason: reason)
         }
     }
@@ -159,17 +161,22 @@ extension ServerManager {
     /// Starts waiting in the spawn queue (for metrics).
     public var queuedSpawns: Int { spawnQueue.count }
 
+    /// Starts holding a spawn slot now (for metrics).
+    public var spawnsInProgress: Int { activeSpawns }
+
     // MARK: - Stop and suspend
 
     func runStop(_ key: Key, remove: Bool) async {
         defer { changed(key) }
         defer { servers[key]?.busy = false }
         guard let server = servers[key] else { return }
+        let began = ContinuousClock.now
         var failure: String?
         if let state = server.backendState {
             do { try await backend.stop(state) } catch { failure = "\(error)" }
         }
         await revokeToken(key)
+        metrics.recordStop(failure == nil ? .success : .failure, seconds: (ContinuousClock.now - began).seconds)
         guard var after = servers[key] else { return }
         if let failure {
             _ = after.lifecycle.event(.stopFailed(reason: failure))

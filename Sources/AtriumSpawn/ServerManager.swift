@@ -68,6 +68,8 @@ public actor ServerManager {
     /// The proxy's route table; the manager is its only writer.
     public nonisolated let routes: RouteTable
     let logger: Logger
+    /// Where spawn and stop durations are recorded (the hub's metrics).
+    public nonisolated let metrics: HubMetrics
 
     var servers: [Key: Managed] = [:]
     /// Callers waiting for a server to leave a transition (bounded by a timeout).
@@ -84,8 +86,12 @@ public actor ServerManager {
         hubAPIURL = url
     }
 
-    public init(store: Store, backend: AnyBackend, settings: SpawnSettings, probe: any ReadinessProbe, routes: RouteTable = RouteTable(), logger: Logger) {
+    public init(
+        store: Store, backend: AnyBackend, settings: SpawnSettings, probe: any ReadinessProbe, routes: RouteTable = RouteTable(),
+        metrics: HubMetrics = HubMetrics(), logger: Logger
+    ) {
         self.store = store
+        self.metrics = metrics
         self.backend = backend
         self.settings = settings
         self.probe = probe
@@ -108,13 +114,18 @@ public actor ServerManager {
 
     /// Starts (or resumes) `user`'s server `serverName`. Waits up to the slow-spawn threshold.
     public func start(user: UserRecord, serverName: String, userOptions: JSONValue? = nil, profile: String? = nil) async throws -> StartOutcome {
+        let requested = ContinuousClock.now
         let key = Key(user: user.name, server: serverName)
         var server = try await managed(key, userID: user.id, createNamed: true)
-        try checkLimits(starting: key)
+        try checkLimits(starting: key, requested: requested)
         let action: ServerLifecycle.Action
         switch server.lifecycle.command(.start) {
         case .success(let a): action = a
-        case .failure(let rejection): throw SpawnError(.rejected, "\(describe(key)) is \(rejection.reason.rawValue)")
+        case .failure(let rejection):
+            if [.startPending, .stopPending].contains(rejection.reason) {
+                metrics.recordSpawn(.alreadyPending, seconds: (ContinuousClock.now - requested).seconds)
+            }
+            throw SpawnError(.rejected, "\(describe(key)) is \(rejection.reason.rawValue)")
         }
         guard action == .startBackend else { return .pending(url: server.baseURL) }
         // Claim the start now: a concurrent command sees `starting` from here on.
@@ -384,14 +395,16 @@ public actor ServerManager {
         }
     }
 
-    func checkLimits(starting key: Key) throws {
+    func checkLimits(starting key: Key, requested: ContinuousClock.Instant) throws {
         if settings.activeServerLimit > 0 {
             let active = servers.values.filter { [.starting, .running].contains($0.lifecycle.state) }.count
             if active >= settings.activeServerLimit {
+                metrics.recordSpawn(.tooManyUsers, seconds: (ContinuousClock.now - requested).seconds)
                 throw SpawnError(.tooBusy(retryAfter: retryAfter()), "Active user limit exceeded. Try again in a few minutes.")
             }
         }
         if activeSpawns >= settings.concurrentSpawnLimit, spawnQueue.count >= settings.spawnQueueLimit {
+            metrics.recordSpawn(.throttled, seconds: (ContinuousClock.now - requested).seconds)
             throw SpawnError(.tooBusy(retryAfter: retryAfter()), "Too many users trying to log in right now. Try again in \(retryAfter()) seconds.")
         }
     }

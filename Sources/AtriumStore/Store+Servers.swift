@@ -82,6 +82,17 @@ extension Store {
         ).all().map(Self.serverRecord)
     }
 
+    /// How many server rows are in each phase (every phase present, zero when none): one grouped
+    /// count, cheap enough for every metrics scrape.
+    public func serverCountsByPhase() async throws -> [ServerPhase: Int] {
+        var counts = Dictionary(uniqueKeysWithValues: ServerPhase.allCases.map { ($0, 0) })
+        for row in try await sql.raw("SELECT phase, COUNT(*) AS n FROM servers GROUP BY phase").all() {
+            guard let phase = ServerPhase(rawValue: try row.decode(column: "phase", as: String.self)) else { continue }
+            counts[phase] = try row.decode(column: "n", as: Int.self)
+        }
+        return counts
+    }
+
     /// Deletes a server row. False when there was none.
     @discardableResult
     public func deleteServer(userID: Int64, name: String) async throws -> Bool {

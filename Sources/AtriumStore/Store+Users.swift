@@ -126,6 +126,13 @@ extension Store {
         try await sql.raw("SELECT COUNT(*) AS n FROM users").first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
+    /// How many users were active at or after `since` (an indexed count, cheap enough for every
+    /// metrics scrape). Users never active are not counted.
+    public func activeUserCount(since: Date) async throws -> Int {
+        try await sql.raw("SELECT COUNT(*) AS n FROM users WHERE last_activity >= \(bind: since.storedValue)").first()?
+            .decode(column: "n", as: Int.self) ?? 0
+    }
+
     /// Renames a user; their groups, tokens and servers follow (they refer to the id).
     public func renameUser(_ name: String, to newName: String) async throws -> UserRecord {
         do {

@@ -1,7 +1,10 @@
 import ArgumentParser
 import AtriumApp
+import AtriumSpawn
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 
 /// `atrium`: the hub and its administration commands.
 @main
@@ -106,8 +109,13 @@ struct Serve: AsyncParsableCommand {
         if let port { extra["port"] = port }
         let configuration = try options.load(extra: extra)
         let logger = CLI.logger()
+        // One hub per process here, so swift-metrics' global system (what libraries report to)
+        // may write into the hub's registry: their metrics then appear on /hub/metrics too.
+        // `bootstrap` may run once per process; this is the only place that calls it.
+        let metrics = HubMetrics()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
         do {
-            try await HubApplication.run(configuration, logger: logger) { port in
+            try await HubApplication.run(configuration, metrics: metrics, logger: logger) { port in
                 print("Atrium listening on http://\(configuration.ip):\(port)")
                 fflush(nil)
             }

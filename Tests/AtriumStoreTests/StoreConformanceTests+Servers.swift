@@ -111,4 +111,23 @@ extension StoreConformanceTests {
             #expect(try await store.servers(ofUserIDs: [users[1].id])[users[1].id]?.count == 1)
         }
     }
+
+    @Test("serverCountsByPhase counts rows per phase, zero for absent phases (metrics)", arguments: StoreKind.engines)
+    func serverCountsByPhase(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            let empty = try await store.serverCountsByPhase()
+            #expect(empty == Dictionary(uniqueKeysWithValues: ServerPhase.allCases.map { ($0, 0) }))
+            let users = try await store.makeUsers(["alice", "bob"])
+            let (alice, bob) = (users[0], users[1])
+            try await store.saveServer(ServerRecord(userID: alice.id, userName: "alice", name: "", phase: .running))
+            try await store.saveServer(ServerRecord(userID: alice.id, userName: "alice", name: "lab", phase: .pending))
+            try await store.saveServer(ServerRecord(userID: bob.id, userName: "bob", name: "", phase: .running))
+            try await store.saveServer(ServerRecord(userID: bob.id, userName: "bob", name: "old", phase: .stopped))
+            let counts = try await store.serverCountsByPhase()
+            #expect(counts[.running] == 2)
+            #expect(counts[.pending] == 1)
+            #expect(counts[.stopped] == 1)
+            #expect(counts[.failed] == 0 && counts[.suspended] == 0 && counts[.stopping] == 0)
+        }
+    }
 }

@@ -315,4 +315,20 @@ extension StoreConformanceTests {
             #expect(try await store.userCount() == 1)
         }
     }
+
+    @Test("activeUserCount counts users active at or after the cutoff (metrics)", arguments: StoreKind.engines)
+    func activeUserCount(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.makeUsers(["alice", "bob", "carol", "dave"])
+            try await store.recordUserActivity("alice", at: t0)
+            try await store.recordUserActivity("bob", at: t0.addingTimeInterval(-2 * 86400))
+            try await store.recordUserActivity("carol", at: t0.addingTimeInterval(-20 * 86400))
+            // dave was never active.
+            #expect(try await store.activeUserCount(since: t0.addingTimeInterval(-86400)) == 1)
+            #expect(try await store.activeUserCount(since: t0.addingTimeInterval(-7 * 86400)) == 2)
+            #expect(try await store.activeUserCount(since: t0.addingTimeInterval(-30 * 86400)) == 3)
+            #expect(try await store.activeUserCount(since: t0) == 1, "the cutoff itself counts")
+            #expect(try await store.activeUserCount(since: t0.addingTimeInterval(1)) == 0)
+        }
+    }
 }
