@@ -152,5 +152,7 @@ struct CullerEndToEndTests {
         #expect(try await c.ready("busy"), "the active server was culled")
         busy.cancel()
         #expect(await busy.value > 5)
+        let metrics = try await API(base: c.hub.baseURL, token: c.admin.token).call(.GET, "/hub/metrics")
+        #expect(metrics.text.contains(#"atrium_culls_total{reason="idle",action="stop"} 1"#), "\(metrics.text)")
     }
 }
