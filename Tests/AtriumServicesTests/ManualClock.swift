@@ -17,17 +17,21 @@ final class ManualClock: Clock, Sendable {
     }
 
     private struct Inner {
+        var origin: Date
         var now = Instant(offset: .zero)
         var sleepers: [UUID: Sleeper] = [:]
         var sleeperWaiters: [(count: Int, continuation: CheckedContinuation<Void, Never>)] = []
     }
 
-    private let inner = Mutex(Inner())
-    /// The wall time at offset zero.
-    let origin: Date
+    private let inner: Mutex<Inner>
 
     init(origin: Date = Date()) {
-        self.origin = origin
+        inner = Mutex(Inner(origin: origin))
+    }
+
+    /// Makes `date` the wall time at offset zero (before the clock has moved).
+    func rebase(to date: Date = Date()) {
+        inner.withLock { $0.origin = date }
     }
 
     var now: Instant { inner.withLock { $0.now } }
@@ -35,7 +39,7 @@ final class ManualClock: Clock, Sendable {
 
     /// The wall time now: `origin` plus how far the clock has moved.
     var date: Date {
-        let offset = now.offset.components
+        let (origin, offset) = inner.withLock { ($0.origin, $0.now.offset.components) }
         return origin.addingTimeInterval(Double(offset.seconds) + Double(offset.attoseconds) / 1e18)
     }
 
