@@ -16,6 +16,12 @@ extension StressRunner {
         }
     }
 
+    /// One operation's result: `problem` is `nil` when it succeeded.
+    struct Attempt: Sendable {
+        var name: String
+        var problem: String?
+    }
+
     /// Runs `operation` for every name, `batchSize` at once; a batch finishes before the next
     /// starts, as the original tool's thread pools do. `operation` returns a problem or `nil`.
     func forEach(
@@ -24,21 +30,27 @@ extension StressRunner {
     ) async -> Outcome {
         var outcome = Outcome()
         for batch in chunks(names, size: batchSize) {
-            let results = await withTaskGroup(of: (String, String?).self) { group in
+            // A struct, not a `(String, String?)` tuple: with a tuple as the child result, the
+            // optimized build crashes inside the concurrency runtime (Swift 6.3.1, Linux) while
+            // the group copies a result out.
+            let results = await withTaskGroup(of: Attempt.self) { group in
                 for name in batch {
                     group.addTask {
-                        do { return (name, try await operation(name)) } catch { return (name, "\(error)") }
+                        do { return Attempt(name: name, problem: try await operation(name)) } catch {
+                            return Attempt(name: name, problem: "\(error)")
+                        }
                     }
                 }
-                var results: [(String, String?)] = []
+                var results: [Attempt] = []
                 for await result in group {
                     results.append(result)
                     progress.advance()
                 }
                 return results
             }
-            for (name, problem) in results {
-                if let problem {
+            for attempt in results {
+                let name = attempt.name
+                if let problem = attempt.problem {
                     phase.failed()
                     logger.debug("\(phase.name) \(name): \(problem)")
                     outcome.failures.append((name, problem))
