@@ -90,7 +90,7 @@ let package = Package(
         .target(
             name: "AtriumSpawn",
             dependencies: [
-                "AtriumModel", "AtriumStore", "AtriumAuth",
+                "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumProxy",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

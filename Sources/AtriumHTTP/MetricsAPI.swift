@@ -39,16 +39,7 @@ struct MetricsAPI {
             snapshot.spawnsInProgress = await manager.spawnsInProgress
             snapshot.spawnsQueued = await manager.queuedSpawns
         }
-        if let statistics = hub.proxyStatistics?.snapshot {
-            var proxy = HubMetrics.ProxyTotals()
-            proxy.requests = statistics.forwardedRequests
-            proxy.requestBytes = statistics.requestBytes
-            proxy.responseBytes = statistics.responseBytes
-            proxy.openWebSockets = statistics.openWebSockets
-            proxy.upstreamErrors = statistics.upstreamErrors
-            proxy.responsesByStatusClass = statistics.responsesByStatusClass
-            snapshot.proxy = proxy
-        }
+        snapshot.proxy = hub.proxyStatistics?.snapshot
         return snapshot
     }
 }

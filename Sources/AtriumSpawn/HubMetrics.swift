@@ -1,3 +1,4 @@
+import AtriumProxy
 import AtriumStore
 import Prometheus
 import Synchronization
@@ -58,26 +59,6 @@ public final class HubMetrics: Sendable {
         }
     }
 
-    /// The proxy's cumulative counters (AtriumProxy's `ProxyStatistics`, which this module
-    /// does not import).
-    public struct ProxyTotals: Sendable, Equatable {
-        /// Requests forwarded to workspaces, WebSocket upgrades included.
-        public var requests = 0
-        /// Bytes sent from clients to workspaces (request bodies, WebSocket frames).
-        public var requestBytes = 0
-        /// Bytes sent from workspaces to clients.
-        public var responseBytes = 0
-        /// WebSocket tunnels open now.
-        public var openWebSockets = 0
-        /// Forwarded requests that failed before a response started (answered 503).
-        public var upstreamErrors = 0
-        /// Responses by status class: 1 for 1xx … 5 for 5xx.
-        public var responsesByStatusClass: [Int: Int] = [:]
-
-        /// All zero.
-        public init() {}
-    }
-
     /// What the state gauges show, read at scrape time.
     public struct Snapshot: Sendable, Equatable {
         /// Every user in the store.
@@ -91,7 +72,7 @@ public final class HubMetrics: Sendable {
         /// Starts waiting for a slot.
         public var spawnsQueued = 0
         /// The proxy's counters, when the hub has a proxy.
-        public var proxy: ProxyTotals?
+        public var proxy: ProxyStatistics.Snapshot?
 
         /// All zero, no proxy.
         public init() {}
@@ -133,7 +114,7 @@ public final class HubMetrics: Sendable {
     private let requestDurations = Mutex<[RequestKey: ValueHistogram]>([:])
     private let culls = Mutex<[CullKey: Counter]>([:])
     /// Proxy totals already added to the counters: a scrape adds only what is new.
-    private let proxySeen = Mutex<ProxyTotals>(ProxyTotals())
+    private let proxySeen = Mutex<ProxyStatistics.Snapshot>(ProxyStatistics.Snapshot())
 
     /// Creates the metrics in a new registry, or in `registry` (one that swift-metrics'
     /// `MetricsSystem` also writes to, say). Every labelled series JupyterHub pre-creates is
@@ -244,13 +225,13 @@ public final class HubMetrics: Sendable {
     /// The proxy's counts are cumulative atomics in AtriumProxy; Prometheus' counters can only
     /// be incremented, so each scrape adds what grew since the last one (under a lock, so two
     /// scrapes at once never add the same growth twice).
-    private func catchUp(_ totals: ProxyTotals) {
+    private func catchUp(_ totals: ProxyStatistics.Snapshot) {
         proxySeen.withLock { seen in
             func add(_ name: String, _ help: String, _ labels: [(String, String)], _ now: Int, _ before: Int) {
                 let counter = registry.makeCounter(descriptor: Self.descriptor(name, help), labels: labels)
                 if now > before { counter.increment(by: Int64(now - before)) }
             }
-            add(Names.proxyRequests, "Requests forwarded to workspaces (WebSocket upgrades included)", [], totals.requests, seen.requests)
+            add(Names.proxyRequests, "Requests forwarded to workspaces (WebSocket upgrades included)", [], totals.forwardedRequests, seen.forwardedRequests)
             let bytesHelp = "Bytes relayed by the proxy: request is client to workspace, response is workspace to client"
             add(Names.proxyBytes, bytesHelp, [("direction", "request")], totals.requestBytes, seen.requestBytes)
             add(Names.proxyBytes, bytesHelp, [("direction", "response")], totals.responseBytes, seen.responseBytes)

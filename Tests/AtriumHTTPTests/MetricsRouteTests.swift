@@ -233,8 +233,8 @@ struct MetricsRouteTests {
     func proxyTotals() throws {
         let metrics = HubMetrics()
         var snapshot = HubMetrics.Snapshot()
-        var proxy = HubMetrics.ProxyTotals()
-        proxy.requests = 3
+        var proxy = ProxyStatistics.Snapshot()
+        proxy.forwardedRequests = 3
         proxy.requestBytes = 100
         proxy.responseBytes = 5000
         proxy.openWebSockets = 2
@@ -247,7 +247,7 @@ struct MetricsRouteTests {
         #expect(first.value("atrium_proxy_responses_total", ["code": "2xx"]) == 3)
         #expect(first.value("atrium_proxy_responses_total", ["code": "5xx"]) == 0)
         #expect(first.value("atrium_proxy_open_websockets") == 2)
-        proxy.requests = 10
+        proxy.forwardedRequests = 10
         proxy.upstreamErrors = 1
         proxy.openWebSockets = 0
         proxy.responsesByStatusClass = [2: 9, 5: 1]
