@@ -157,7 +157,8 @@ def main():
         token = wait(student, lambda d: d.find_element(By.ID, "token-value").text)
         assert len(token) > 20
         wait(student, lambda d: "my script" in d.find_element(By.ID, "token-list").text)
-        student.find_element(By.CSS_SELECTOR, "#token-list button[data-token]").click()
+        # The list also holds the token the hub issued for the running workspace: pick our row.
+        student.find_element(By.XPATH, "//*[@id='token-list']/tr[td[1]='my script']//button[@data-token]").click()
         accept_confirm(student)
         wait(student, lambda d: "my script" not in d.find_element(By.ID, "token-list").text)
 
