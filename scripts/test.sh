@@ -43,3 +43,10 @@ fi
 
 swift build --build-tests
 swift test --skip-build "$@"
+
+# Browser tests: headless Chromium (WebDriver) against the binary just built, with the simulated
+# backend. Skipped when arguments narrow the Swift tests; without chromium, chromium-driver or
+# selenium they are skipped with a note, except under CI=true, where that fails.
+if [ "$#" -eq 0 ]; then
+  python3 tests/browser/test_admin.py
+fi

@@ -137,6 +137,15 @@ public struct Authenticator: Sendable {
         try await store.clearLoginFailures(name)
     }
 
+    /// A new random password for an account an admin creates or resets: 12 characters in
+    /// three groups (`k7mp-q2xw-9fhd`), from an alphabet without look-alikes (about 59 bits).
+    public static func generatedPassword() -> String {
+        let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
+        var generator = SystemRandomNumberGenerator()
+        let groups = (0..<3).map { _ in String((0..<4).map { _ in alphabet.randomElement(using: &generator)! }) }
+        return groups.joined(separator: "-")
+    }
+
     /// Hashes a password for a user created elsewhere (bulk creation, CLI).
     public func hash(_ password: String) async throws -> String { try await hasher.hash(password) }
 }

@@ -8,6 +8,7 @@ public enum HubRouter {
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AuthenticationMiddleware(hub: hub))
         Pages(hub: hub).register(on: router)
+        AdminPages(hub: hub).register(on: router)
         MetricsAPI(hub: hub).register(on: router)
         let api = router.group("hub/api").add(middleware: XSRFMiddleware(hub: hub))
         HubAPI(hub: hub).register(on: api)
@@ -15,6 +16,7 @@ public enum HubRouter {
         GroupsAPI(hub: hub).register(on: api)
         TokensAPI(hub: hub).register(on: api)
         ServersAPI(hub: hub).register(on: api)
+        AdminAPI(hub: hub).register(on: api)
         UserRoutes(hub: hub).register(on: router)
         return router
     }

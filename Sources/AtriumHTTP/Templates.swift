@@ -4,6 +4,7 @@ enum Templates {
     static let all: [String: String] = [
         "layout": layout, "login": login, "signup": signup, "home": home, "not_running": notRunning, "change_password": changePassword,
         "admin_password": adminPassword, "authorize": authorize, "logout": logout, "message": message,
+        "admin": admin, "token": token,
     ]
 
     static let layout = """
@@ -21,6 +22,7 @@ enum Templates {
     header .brand { font-weight:700; margin-right:auto; color:var(--fg); text-decoration:none; }
     header a, header button.link { color:var(--accent); text-decoration:none; background:none; border:0; font:inherit; cursor:pointer; padding:0; }
     main { max-width: 960px; margin: 1.5rem auto; padding: 0 1rem; }
+    main.wide { max-width: 1400px; }
     .card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:1.25rem; margin-bottom:1rem; }
     .narrow { max-width: 420px; margin-left:auto; margin-right:auto; }
     label { display:block; font-weight:600; margin:.75rem 0 .25rem; }
@@ -35,7 +37,19 @@ enum Templates {
     table { width:100%; border-collapse:collapse; } th, td { text-align:left; padding:.45rem .4rem; border-bottom:1px solid var(--line); vertical-align:middle; }
     .badge { display:inline-block; padding:.05rem .5rem; border-radius:999px; font-size:.8rem; border:1px solid var(--line); }
     .badge.pending { background:#fffaeb; } .badge.revoked { background:#fef3f2; } .badge.approved { background:#ecfdf3; }
-    @media (max-width: 600px) { th.optional, td.optional { display:none; } main { margin-top:1rem; } }
+    .toolbar { display:flex; flex-wrap:wrap; gap:.5rem; align-items:center; margin:.5rem 0; }
+    .toolbar input[type=search] { flex:1 1 14rem; width:auto; }
+    .toolbar select, dialog select { padding:.45rem; border:1px solid var(--line); border-radius:6px; font:inherit; background:#fff; }
+    .toolbar button, .act { margin:0; padding:.3rem .7rem; font-size:.9rem; }
+    .scroll { overflow-x:auto; }
+    td.actions { white-space:nowrap; } td.actions button, td.actions a.button { margin:.1rem .15rem .1rem 0; padding:.2rem .5rem; font-size:.85rem; }
+    .badge.running { background:#ecfdf3; } .badge.pending, .badge.stopping { background:#fffaeb; } .badge.failed { background:#fef3f2; } .badge.suspended { background:#eef4ff; }
+    dialog { border:1px solid var(--line); border-radius:8px; max-width:min(640px, 95vw); width:100%; }
+    dialog::backdrop { background:rgba(0,0,0,.3); }
+    textarea { width:100%; font:14px/1.4 ui-monospace, monospace; padding:.5rem; border:1px solid var(--line); border-radius:6px; }
+    pre.logs { max-height:60vh; overflow:auto; background:#0d1117; color:#e6edf3; padding:.75rem; border-radius:6px; font-size:.8rem; white-space:pre-wrap; }
+    code.secret { font-size:1.1rem; background:#fffaeb; padding:.2rem .4rem; border-radius:4px; user-select:all; }
+    @media (max-width: 600px) { th.optional, td.optional { display:none; } main { margin-top:1rem; } .card { padding:.8rem; } }
     </style>
     </head>
     <body>
@@ -43,13 +57,14 @@ enum Templates {
       <a class="brand" href="/hub/home">{{hubName}}</a>
       {{#user}}
       <a href="/hub/home">Home</a>
+      <a href="/hub/token">Token</a>
       <a href="/hub/change-password">Password</a>
-      {{#isAdmin}}<a href="/hub/authorize">Authorize users</a>{{/isAdmin}}
+      {{#isAdmin}}<a href="/hub/admin">Admin</a> <a href="/hub/authorize">Authorize users</a>{{/isAdmin}}
       <form class="inline" method="post" action="/hub/logout"><input type="hidden" name="_xsrf" value="{{xsrf}}"><button class="link" type="submit">Log out {{name}}</button></form>
       {{/user}}
       {{^user}}<a href="/hub/login">Log in</a>{{#signupEnabled}} <a href="/hub/signup">Sign up</a>{{/signupEnabled}}{{/user}}
     </header>
-    <main>
+    <main{{#wide}} class="wide"{{/wide}}>
     {{$body}}{{/body}}
     </main>
     </body>

@@ -49,10 +49,16 @@ struct UsersAPI {
             (query.sort, query.descending) = parsed
         }
         if let state = request.uri.queryParameters["state"], !state.isEmpty {
-            guard let parsed = UserStateFilter(rawValue: String(state)) else {
-                throw APIError.badRequest("Unsupported state '\(state)': use active, ready or inactive")
+            if state == "idle" {
+                // Atrium's addition: running, but quiet for `idle_for` seconds (default 600).
+                let seconds = try PageRequest.integer(request, "idle_for") ?? 600
+                query.idleBefore = Date().addingTimeInterval(-Double(seconds))
+            } else {
+                guard let parsed = UserStateFilter(rawValue: String(state)) else {
+                    throw APIError.badRequest("Unsupported state '\(state)': use active, ready, inactive or idle")
+                }
+                query.state = parsed
             }
-            query.state = parsed
         }
         if let filter = request.uri.queryParameters["name_filter"], !filter.isEmpty { query.nameFilter = String(filter) }
         if let approval = request.uri.queryParameters["approval"], !approval.isEmpty {
@@ -144,13 +150,21 @@ struct UsersAPI {
         let existing = try await hub.store.user(named: name)
         let identity = try context.require(["admin:users"], user: name, groups: existing?.groups ?? [])
         let body = try await JSONBody.read(request, context: context)
-        try body.only(["name", "admin"])
-        guard body.has("name") || body.has("admin") else {
-            throw APIError.badRequest("Give at least one of 'name' or 'admin' to change")
+        try body.only(["name", "admin", "approval"])
+        guard body.has("name") || body.has("admin") || body.has("approval") else {
+            throw APIError.badRequest("Give at least one of 'name', 'admin' or 'approval' to change")
         }
         let newName = try body.string("name").map { try Self.validName($0, normalize: true) }
         let admin = try body.bool("admin")
+        // Atrium's addition: approve or revoke (a revoked user cannot log in; their data stays).
+        let approval = try body.string("approval").map { raw in
+            guard let parsed = Approval(rawValue: raw) else { throw APIError.badRequest("approval must be approved, pending or revoked, not '\(raw)'") }
+            return parsed
+        }
         guard existing != nil else { throw APIError.notFound("No such user: \(name)") }
+        if let approval, approval != .approved, name == identity.user.name {
+            throw APIError.badRequest("You cannot take away your own approval")
+        }
         var current = name
         if let newName, newName != name {
             if try await hub.store.user(named: newName) != nil {
@@ -166,6 +180,13 @@ struct UsersAPI {
                 throw APIError.forbidden("Changing the admin flag requires the unfiltered admin:users scope")
             }
             try await hub.store.setAdmin(current, admin)
+        }
+        if let approval {
+            guard identity.scopes.hasUnfiltered("admin:users") else {
+                throw APIError.forbidden("Changing the approval requires the unfiltered admin:users scope")
+            }
+            try await hub.store.setApproval(current, approval)
+            hub.logger.info("approval changed", metadata: ["atrium.user": "\(current)", "atrium.approval": "\(approval.rawValue)", "atrium.by": "\(identity.user.name)"])
         }
         guard let user = try await hub.store.user(named: current) else { throw APIError.notFound("No such user: \(current)") }
         let servers = try await hub.store.servers(ofUserIDs: [user.id])[user.id] ?? []

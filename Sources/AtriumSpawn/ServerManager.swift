@@ -223,18 +223,27 @@ public actor ServerManager {
         try await store.saveServer(ServerRecord(userID: user.id, userName: user.name, name: serverName, userOptions: userOptions))
     }
 
-    /// Stops and removes every server of a user (before the user is deleted).
-    public func removeAll(user: String) async throws {
+    /// Stops and removes every server of a user (before the user is deleted). With
+    /// `deletingFiles`, also deletes each server's stored files through the backend's
+    /// `deleteForever` (the admin panel's explicit "also delete stored files").
+    public func removeAll(user: String, deletingFiles: Bool = false) async throws {
         guard let record = try await store.user(named: user) else { return }
         let names = (try await store.servers(ofUserIDs: [record.id])[record.id] ?? []).map(\.name)
-        for name in Set(names + servers.keys.filter { $0.user == user }.map(\.server)) {
+        // The default server's files may exist without a row (never started here): include it.
+        let extra: [String] = deletingFiles ? [""] : []
+        for name in Set(names + extra + servers.keys.filter { $0.user == user }.map(\.server)) {
             let key = Key(user: user, server: name)
             if let task = servers[key]?.stopTask { await task.value }
             if let server = servers[key], ![.stopped, .suspended].contains(server.lifecycle.state) {
                 _ = try? await stop(user: user, serverName: name, remove: true)
                 if let task = servers[key]?.stopTask { await task.value }
             }
-            try? await removeStopped(key)
+            if deletingFiles {
+                // Not `try?`: files that could not be deleted must be reported, not forgotten.
+                try await deleteForever(user: user, serverName: name)
+            } else {
+                try? await removeStopped(key)
+            }
         }
     }
 

@@ -188,6 +188,9 @@ public struct UserQuery: Sendable {
     public var group: String?
     /// Restrict to these names (for filtered scopes); `nil` means no restriction.
     public var names: Set<String>?
+    /// Only users with a running server that has shown no activity since this moment (its
+    /// last activity, or its start when it never reported any): the admin panel's "idle".
+    public var idleBefore: Date?
 
     public init() {}
 }

@@ -92,6 +92,10 @@ extension Store {
         case .inactive?: conditions.append("users.id NOT IN (SELECT user_id FROM servers WHERE phase IN ('pending', 'running', 'stopping'))")
         case nil: break
         }
+        if let idleBefore = query.idleBefore {
+            conditions.append(
+                "users.id IN (SELECT user_id FROM servers WHERE phase = 'running' AND COALESCE(last_activity, started, 0) < \(bind: idleBefore.storedValue))")
+        }
         if let names = query.names {
             if names.isEmpty { return ([], 0) }
             conditions.append("users.name IN (\(binds: Array(names)))")
