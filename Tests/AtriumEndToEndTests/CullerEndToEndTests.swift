@@ -107,7 +107,7 @@ struct CullerEndToEndTests {
 
         let busy = c.keepBusy()
         let log = c.hub.directory.appendingPathComponent("culler.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let culler = Process()
         culler.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         culler.arguments = ["python3", "-m", "jupyterhub_idle_culler", "--url=\(c.hub.baseURL)/hub/api", "--timeout=6", "--cull-every=2"]
