@@ -19,7 +19,7 @@ import hub as hubkit  # noqa: E402
 
 hubkit.require_browser()
 
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -28,7 +28,9 @@ STUDENT, STUDENT_PASSWORD = "student1", "Student-Pass-9317"
 
 
 def wait(driver, condition, timeout=20, message=""):
-    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(condition, message)
+    # Chromium reports a node the page has just replaced either as a stale element or as an
+    # inspector error ("Node with given id does not belong to the document"): retry on both.
+    return WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, WebDriverException)).until(condition, message)
 
 
 def login(driver, url, name, password):
@@ -119,7 +121,11 @@ def main():
         wait(student, lambda d: f"/user/{STUDENT}/" in d.current_url or d.find_elements(By.CSS_SELECTOR, "#server-default a.button"),
              30, "the workspace or its Open link")
         if f"/user/{STUDENT}/" not in student.current_url:
-            student.find_element(By.CSS_SELECTOR, "#server-default a.button").click()
+            # The page may still redraw the row (progress, then a redirect): read the link's
+            # target again until it holds still, then follow it.
+            href = wait(student, lambda d: d.find_element(By.CSS_SELECTOR, "#server-default a.button").get_attribute("href"), 10, "the Open link")
+            assert f"/user/{STUDENT}/" in href, href
+            student.get(href)
         wait(student, lambda d: f"simulated workspace for {STUDENT}" in d.find_element(By.TAG_NAME, "body").text)
         student.get(url + "/hub/home")
         wait(student, lambda d: d.find_element(By.CSS_SELECTOR, "#server-default a.button"), 10, "Open on the home page")
