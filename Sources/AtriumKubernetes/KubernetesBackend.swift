@@ -158,7 +158,11 @@ public struct KubernetesBackend: Backend {
             switch Self.status(deployment: deployment, pods: pods) {
             case .running, .starting: return
             case .failed(let reason): throw KubernetesError.workspaceFailed(reason)
-            case .stopped: throw KubernetesError.workspaceFailed("the Deployment \(state.workload) was deleted during the start")
+            case .stopped:
+                // The cache may not have seen the Deployment just created yet: ask the API.
+                if try await getIfPresent(Deployment.self, state.workload) == nil {
+                    throw KubernetesError.workspaceFailed("the Deployment \(state.workload) was deleted during the start")
+                }
             case .pending, .suspended: break
             }
             if await cache.health == .healthy {
