@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.2"),
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
@@ -111,6 +112,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The Kubernetes backend: API client (kubeconfig, in-cluster), pure object builders,
+        // the watch cache, and the backend that runs one Deployment per server.
+        .target(
+            name: "AtriumKubernetes",
+            dependencies: [
+                "AtriumModel", "AtriumSpawn",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Services that run inside the hub beside the HTTP server: the idle culler.
         .target(
             name: "AtriumServices",
@@ -161,7 +179,7 @@ let package = Package(
             name: "AtriumApp",
             dependencies: [
                 "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumHTTP", "AtriumSpawn", "AtriumLocal", "AtriumSimulated", "AtriumProxy",
-                "AtriumServices",
+                "AtriumServices", "AtriumKubernetes",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -234,6 +252,19 @@ let package = Package(
                 "AtriumSpawn", "AtriumLocal", "AtriumSimulated", "AtriumStore", "AtriumAuth", "AtriumModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AtriumKubernetesTests",
+            dependencies: [
+                "AtriumKubernetes", "AtriumSpawn", "AtriumStore", "AtriumAuth", "AtriumModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            exclude: ["Schemas", "Golden"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

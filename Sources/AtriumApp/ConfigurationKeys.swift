@@ -1,5 +1,6 @@
 import AtriumAuth
 import AtriumHTTP
+import AtriumKubernetes
 import AtriumModel
 import AtriumServices
 import AtriumSpawn
@@ -166,6 +167,37 @@ struct ConfigInput {
         return out
     }
 
+    /// `KEY=VALUE` items as a map.
+    func pairs() throws(ConfigurationError) -> [String: String] {
+        var out: [String: String] = [:]
+        for item in try list() {
+            let parts = item.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, !parts[0].isEmpty else { throw fail("items are KEY=VALUE, not '\(item)'") }
+            out[String(parts[0])] = String(parts[1])
+        }
+        return out
+    }
+
+    func tolerations() throws(ConfigurationError) -> [Toleration] {
+        guard case .yaml(let v) = raw else { throw fail("is a list of maps: set it in the YAML configuration file") }
+        if v is NSNull { return [] }
+        guard let items = v as? [Any] else { throw fail("must be a list of {key, operator, value, effect}") }
+        var out: [Toleration] = []
+        for (i, item) in items.enumerated() {
+            guard let map = item as? [String: Any] else { throw fail("item \(i) must be a map") }
+            let known: Set<String> = ["key", "operator", "value", "effect"]
+            if let unknown = map.keys.sorted().first(where: { !known.contains($0) }) { throw fail("item \(i) has an unknown field \(unknown)") }
+            let op = map["operator"] as? String
+            if let op, !["Exists", "Equal"].contains(op) { throw fail("item \(i): operator must be Exists or Equal") }
+            let effect = map["effect"] as? String
+            if let effect, !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(effect) {
+                throw fail("item \(i): effect must be NoSchedule, PreferNoSchedule or NoExecute")
+            }
+            out.append(Toleration(key: map["key"] as? String, operator: op, value: map["value"].map { "\($0)" }, effect: effect))
+        }
+        return out
+    }
+
     func choice<T: RawRepresentable & CaseIterable>(_: T.Type) throws(ConfigurationError) -> T where T.RawValue == String {
         let text = try string()
         guard let value = T(rawValue: text) else {
@@ -264,7 +296,7 @@ public enum ConfigurationKeys {
         key("auth.bcrypt_cost", "integer 4–16", "bcrypt cost (log2 rounds) for new password hashes.", show: { "\($0.auth.bcryptCost)" }) { c, v throws(ConfigurationError) in
             c.auth.bcryptCost = UInt8(try v.int(4...16))
         },
-        key("backend", "local | simulated", "Which backend runs workspaces (simulated: no processes, for tests and load tests).", show: { $0.backend.rawValue }) { c, v throws(ConfigurationError) in
+        key("backend", "local | simulated | kubernetes", "Which backend runs workspaces (simulated: no processes, for tests and load tests).", show: { $0.backend.rawValue }) { c, v throws(ConfigurationError) in
             c.backend = try v.choice(HubConfiguration.BackendKind.self)
         },
         key("spawn.concurrent_spawn_limit", "integer 1–100000", "Starts running at once; more wait in the queue.",
@@ -339,6 +371,80 @@ public enum ConfigurationKeys {
             guard !reasons.isEmpty else { throw ConfigurationError(key: v.key, problem: "needs at least one reason") }
             c.simulated.failureReasons = reasons
         },
+        key("kubernetes.namespace", "DNS label", "Namespace the Kubernetes backend creates workspaces in.",
+            show: { $0.kubernetes.namespace }) { c, v throws(ConfigurationError) in c.kubernetes.namespace = try v.string() },
+        key("kubernetes.preset", "code-server | jupyterlab | jupyter-server", "Image, port, command and environment defaults of Kubernetes workspaces.",
+            show: { $0.kubernetes.preset }) { c, v throws(ConfigurationError) in c.kubernetes.preset = try v.string() },
+        key("kubernetes.image", "image reference", "Workspace image, replacing the preset's (a profile's image replaces this).",
+            show: { $0.kubernetes.image ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.image = try v.string() },
+        key("kubernetes.port", "integer", "Port the workspace listens on, replacing the preset's.",
+            show: { $0.kubernetes.port.map(String.init) ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.port = try v.int(1...65535) },
+        key("kubernetes.command", "list of strings", "Replaces the image's entrypoint; templates {username} {server_name} {base_url} {user_id} {port}.",
+            show: { $0.kubernetes.command.map { "[" + $0.joined(separator: ", ") + "]" } ?? "null" }) { c, v throws(ConfigurationError) in
+            c.kubernetes.command = try v.list()
+        },
+        key("kubernetes.args", "list of strings", "Arguments, replacing the preset's (same templates).",
+            show: { $0.kubernetes.args.map { "[" + $0.joined(separator: ", ") + "]" } ?? "null" }) { c, v throws(ConfigurationError) in
+            c.kubernetes.args = try v.list()
+        },
+        key("kubernetes.environment", "list of KEY=VALUE", "Extra environment of workspaces (same templates, plus {secret}).",
+            show: { "[" + $0.kubernetes.environment.keys.sorted().map { "\($0)=…" }.joined(separator: ", ") + "]" }) { c, v throws(ConfigurationError) in
+            c.kubernetes.environment = try v.pairs()
+        },
+        key("kubernetes.cpu_request", "quantity", "CPU requested per workspace.",
+            show: { $0.kubernetes.requests["cpu"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.requests["cpu"] = try v.string() },
+        key("kubernetes.memory_request", "quantity", "Memory requested per workspace.",
+            show: { $0.kubernetes.requests["memory"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.requests["memory"] = try v.string() },
+        key("kubernetes.cpu_limit", "quantity", "CPU limit when no profile or spawn limit sets one.",
+            show: { $0.kubernetes.limits["cpu"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.limits["cpu"] = try v.string() },
+        key("kubernetes.memory_limit", "quantity", "Memory limit when no profile or spawn limit sets one.",
+            show: { $0.kubernetes.limits["memory"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.limits["memory"] = try v.string() },
+        key("kubernetes.node_selector", "list of KEY=VALUE", "Node labels workspaces must run on.",
+            show: { "[" + $0.kubernetes.nodeSelector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + "]" }) {
+            c, v throws(ConfigurationError) in c.kubernetes.nodeSelector = try v.pairs()
+        },
+        key("kubernetes.tolerations", "list of {key, operator, value, effect} (YAML only)", "Taints workspaces tolerate.",
+            show: { "[" + $0.kubernetes.tolerations.map { "\($0.key ?? "*"):\($0.effect ?? "*")" }.joined(separator: ", ") + "]" }) {
+            c, v throws(ConfigurationError) in c.kubernetes.tolerations = try v.tolerations()
+        },
+        key("kubernetes.storage", "pvc | hostpath", "Per-user storage: a PersistentVolumeClaim, or {students_dir}/{user}/code, io, root on the node.",
+            show: { $0.kubernetesStorage.kind }) { c, v throws(ConfigurationError) in c.kubernetesStorage.kind = try v.string() },
+        key("kubernetes.storage_size", "quantity", "Size of each user's claim.",
+            show: { $0.kubernetesStorage.size }) { c, v throws(ConfigurationError) in c.kubernetesStorage.size = try v.string() },
+        key("kubernetes.storage_class", "name", "Storage class of the claims (default: the cluster's).",
+            show: { $0.kubernetesStorage.storageClass ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetesStorage.storageClass = try v.string() },
+        key("kubernetes.students_dir", "path", "With hostpath storage: the nodes' folder of per-user folders.",
+            show: { $0.kubernetesStorage.studentsDir }) { c, v throws(ConfigurationError) in c.kubernetesStorage.studentsDir = try v.string() },
+        key("kubernetes.starter_files_image", "image reference", "Image holding the starter files (default: the workspace image).",
+            show: { $0.kubernetes.starterFilesImage ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.starterFilesImage = try v.string() },
+        key("kubernetes.starter_files_path", "path", "Folder in that image copied into an empty workspace on first start; never overwrites.",
+            show: { $0.kubernetes.starterFilesPath ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.starterFilesPath = try v.string() },
+        key("kubernetes.delete_volume_on_delete_forever", "boolean", "Whether deleting a server forever deletes the user's claim (when no other server uses it).",
+            show: { "\($0.kubernetes.deleteVolumeOnDeleteForever)" }) { c, v throws(ConfigurationError) in
+            c.kubernetes.deleteVolumeOnDeleteForever = try v.bool()
+        },
+        key("kubernetes.endpoint_mode", "dns", "How the hub reaches workspaces: the Service's cluster DNS name (the hub runs in the cluster).",
+            show: { $0.kubernetes.endpointMode.rawValue }) { c, v throws(ConfigurationError) in
+            c.kubernetes.endpointMode = try v.choice(KubernetesConfiguration.EndpointMode.self)
+        },
+        key("kubernetes.cluster_domain", "domain", "The cluster's DNS domain.",
+            show: { $0.kubernetes.clusterDomain }) { c, v throws(ConfigurationError) in c.kubernetes.clusterDomain = try v.string() },
+        key("kubernetes.hub_pod_labels", "list of KEY=VALUE", "Labels of the hub's pods: the only peers workspaces' NetworkPolicy admits.",
+            show: { "[" + $0.kubernetes.hubPodLabels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + "]" }) {
+            c, v throws(ConfigurationError) in c.kubernetes.hubPodLabels = try v.pairs()
+        },
+        key("kubernetes.network_policy", "boolean", "Give each workspace a NetworkPolicy that admits only the hub.",
+            show: { "\($0.kubernetes.networkPolicy)" }) { c, v throws(ConfigurationError) in c.kubernetes.networkPolicy = try v.bool() },
+        key("kubernetes.uid", "integer", "The uid, gid and fsGroup workspaces run as.",
+            show: { "\($0.kubernetes.uid)" }) { c, v throws(ConfigurationError) in c.kubernetes.uid = try v.int(1...2_147_483_647) },
+        key("kubernetes.kubeconfig", "path", "kubeconfig file (default: $KUBECONFIG or ~/.kube/config).",
+            show: { $0.kubernetes.kubeconfig ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.kubeconfig = try v.string() },
+        key("kubernetes.context", "name", "kubeconfig context (default: its current context).",
+            show: { $0.kubernetes.context ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.context = try v.string() },
+        key("kubernetes.in_cluster", "boolean", "Use the pod's service account instead of a kubeconfig.",
+            show: { "\($0.kubernetes.inCluster)" }) { c, v throws(ConfigurationError) in c.kubernetes.inCluster = try v.bool() },
+        key("kubernetes.request_timeout", "duration", "Deadline of each Kubernetes API request.",
+            show: { $0.kubernetes.requestTimeout.configText }) { c, v throws(ConfigurationError) in c.kubernetes.requestTimeout = try v.duration() },
         key("culler.enabled", "boolean", "Run the built-in idle culler (off unless set).",
             show: { "\($0.culler.enabled)" }) { c, v throws(ConfigurationError) in c.culler.enabled = try v.bool() },
         key("culler.timeout", "duration", "A server with no activity for this long is culled (jupyterhub-idle-culler's --timeout).",

@@ -1,5 +1,6 @@
 import AtriumAuth
 import AtriumHTTP
+import AtriumKubernetes
 import AtriumLocal
 import AtriumServices
 import AtriumSimulated
@@ -60,8 +61,9 @@ public enum HubApplication {
             let httpClient = HTTPClient.shared
             let routes = RouteTable()
             let activity = ActivityRecorder()
+            let (backend, backendServices) = try makeBackend(configuration, logger: logger)
             let manager = ServerManager(
-                store: store, backend: makeBackend(configuration, logger: logger), settings: configuration.spawn,
+                store: store, backend: backend, settings: configuration.spawn,
                 probe: HTTPReadinessProbe(client: httpClient), routes: routes, metrics: metrics, logger: logger)
             let restoring = ContinuousClock.now
             let restored = try await manager.restore()
@@ -92,7 +94,9 @@ public enum HubApplication {
                     onListening(port)
                 },
                 logger: logger)
-            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            // Backend services (the Kubernetes watch cache) first: when one fails, the hub stops.
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = backendServices.map { .init(service: $0) }
+            services += [
                 .init(service: ServerManagerService(manager: manager)),
                 .init(service: ActivityFlushService(recorder: activity, store: store, interval: configuration.activityFlushInterval, logger: logger)),
             ]
@@ -116,9 +120,16 @@ public enum HubApplication {
         try await store.close()
     }
 
-    /// The configured backend. A `switch`, so a new backend cannot be forgotten here.
-    static func makeBackend(_ configuration: HubConfiguration, logger: Logger) -> AnyBackend {
+    /// The configured backend and the services it needs running. A `switch`, so a new backend
+    /// cannot be forgotten here.
+    static func makeBackend(_ configuration: HubConfiguration, logger: Logger) throws -> (AnyBackend, [any Service]) {
         switch configuration.backend {
+        case .kubernetes:
+            var kubernetes = configuration.kubernetes
+            kubernetes.storage = configuration.kubernetesStorage.storage
+            let client = try KubernetesClient(connection: try kubernetes.connection(), requestTimeout: kubernetes.requestTimeout)
+            let cache = WorkspaceCache(client: client, namespace: kubernetes.namespace, logger: logger)
+            return (AnyBackend(KubernetesBackend(configuration: kubernetes, client: client, cache: cache, logger: logger)), [cache])
         case .local:
             let local = configuration.local
             let preset = LocalBackendConfiguration.presets[local.preset]
@@ -136,11 +147,11 @@ public enum HubApplication {
             // The bundled atrium-workspace sits next to the atrium binary.
             let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             backend.extraPath = [executable.deletingLastPathComponent().path]
-            return AnyBackend(LocalBackend(configuration: backend, logger: logger))
+            return (AnyBackend(LocalBackend(configuration: backend, logger: logger)), [])
         case .simulated:
             var simulated = configuration.simulated
             simulated.startDelay = configuration.simulatedStartDelay.min...configuration.simulatedStartDelay.max
-            return AnyBackend(SimulatedBackend(configuration: simulated, endpoint: SimulatedEndpoint(), logger: logger))
+            return (AnyBackend(SimulatedBackend(configuration: simulated, endpoint: SimulatedEndpoint(), logger: logger)), [])
         }
     }
 

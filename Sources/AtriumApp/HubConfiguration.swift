@@ -1,5 +1,6 @@
 import AtriumAuth
 import AtriumHTTP
+import AtriumKubernetes
 import AtriumLocal
 import AtriumServices
 import AtriumSimulated
@@ -56,6 +57,30 @@ public struct HubConfiguration: Sendable {
         case local
         /// No processes: random start delays and failures, for tests and load tests.
         case simulated
+        /// One Deployment per server on a Kubernetes cluster.
+        case kubernetes
+    }
+
+    /// The Kubernetes backend (its storage comes from `kubernetesStorage`).
+    public var kubernetes = KubernetesConfiguration()
+    /// `kubernetes.storage` and its settings, combined into `kubernetes.storage` by `validate()`'s rules.
+    public var kubernetesStorage = KubernetesStorageSettings()
+
+    /// The Kubernetes storage keys, checked together.
+    public struct KubernetesStorageSettings: Sendable {
+        /// `pvc` or `hostpath`. Default: pvc.
+        public var kind = "pvc"
+        /// Size of each user's claim. Default: 1Gi.
+        public var size = "1Gi"
+        /// Storage class of the claims; `nil` is the cluster's default.
+        public var storageClass: String?
+        /// The nodes' folder of per-user folders (hostpath). Default: /data/students.
+        public var studentsDir = "/data/students"
+
+        /// The storage these settings name.
+        public var storage: WorkspaceInput.Storage {
+            kind == "hostpath" ? .hostPath(studentsDir: studentsDir) : .persistentVolumeClaim(size: size, storageClass: storageClass)
+        }
     }
 
     /// The simulated backend (its start delay comes from `simulatedStartDelay`).
@@ -113,6 +138,22 @@ public struct HubConfiguration: Sendable {
         }
         if local.socketDirectory.utf8.count > 80 {
             throw ConfigurationError(key: "local.socket_dir", problem: "is too long for Unix socket paths (at most 80 bytes)")
+        }
+        if backend == .kubernetes {
+            if kubernetes.command == nil, KubernetesConfiguration.presets[kubernetes.preset] == nil, kubernetes.image == nil || kubernetes.port == nil {
+                throw ConfigurationError(
+                    key: "kubernetes.preset",
+                    problem: "must be one of \(KubernetesConfiguration.presets.keys.sorted().joined(separator: ", ")), or set kubernetes.image, kubernetes.port and kubernetes.command")
+            }
+            if !["pvc", "hostpath"].contains(kubernetesStorage.kind) {
+                throw ConfigurationError(key: "kubernetes.storage", problem: "must be pvc or hostpath, not '\(kubernetesStorage.kind)'")
+            }
+            if kubernetesStorage.kind == "hostpath", !kubernetesStorage.studentsDir.hasPrefix("/") {
+                throw ConfigurationError(key: "kubernetes.students_dir", problem: "must be an absolute path on the nodes")
+            }
+            if kubernetes.namespace.range(of: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", options: .regularExpression) == nil || kubernetes.namespace.count > 63 {
+                throw ConfigurationError(key: "kubernetes.namespace", problem: "must be a DNS label (lower-case letters, digits and '-')")
+            }
         }
         if simulatedStartDelay.max < simulatedStartDelay.min {
             throw ConfigurationError(key: "simulated.start_delay_max", problem: "must not be shorter than simulated.start_delay_min")

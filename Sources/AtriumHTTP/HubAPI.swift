@@ -46,8 +46,13 @@ struct HubAPI {
         return JSONResponse.make(.object(model))
     }
 
-    /// Healthy when the database answers.
+    /// Healthy when the database answers and the backend can serve (a Kubernetes watch cache
+    /// that gave up makes the hub unhealthy rather than silently stale).
     func health(_ request: Request, context: HubRequestContext) async throws -> Response {
+        if let problem = await hub.manager?.backendHealthProblem() {
+            context.logger.error("health check: backend unhealthy", metadata: ["atrium.error": "\(problem)"])
+            return JSONResponse.make(.object(["status": .string("unhealthy"), "message": .string("workspace backend unavailable")]), status: .serviceUnavailable)
+        }
         do {
             _ = try await hub.store.userCount()
             return JSONResponse.make(.object(["status": .string("ok")]))

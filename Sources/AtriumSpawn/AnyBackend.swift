@@ -15,6 +15,7 @@ public struct AnyBackend: Sendable {
     let remove: @Sendable (String, String, JSONValue?) async throws -> Void
     let deleteForever: @Sendable (String, String, JSONValue?) async throws -> Void
     let logs: @Sendable (String, String, JSONValue?, Int) async throws -> [String]
+    let healthProblem: @Sendable () async -> String?
 
     public init<B: Backend>(_ backend: B) {
         kind = backend.kind
@@ -45,6 +46,7 @@ public struct AnyBackend: Sendable {
         deleteForever = { user, server, state in
             try await backend.deleteForever(user: user, serverName: server, state: state.flatMap { try? decode($0) })
         }
+        healthProblem = { await backend.healthProblem() }
         logs = { user, server, state, lines in
             try await backend.logs(user: user, serverName: server, state: state.flatMap { try? decode($0) }, lines: lines)
         }

@@ -163,4 +163,12 @@ public protocol Backend: Sendable {
 
     /// The last `lines` lines of the server's output.
     func logs(user: String, serverName: String, state: State?, lines: Int) async throws -> [String]
+
+    /// `nil` when the backend can serve, else what is wrong (a Kubernetes watch that gave up).
+    /// Read by the hub's health check; no side effects. Default: always healthy.
+    func healthProblem() async -> String?
+}
+
+extension Backend {
+    public func healthProblem() async -> String? { nil }
 }

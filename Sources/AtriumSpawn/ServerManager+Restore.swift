@@ -98,6 +98,11 @@ extension ServerManager {
         }
     }
 
+    /// `nil` when the backend can serve, else what is wrong (for the health check).
+    public nonisolated func backendHealthProblem() async -> String? {
+        await backend.healthProblem()
+    }
+
     /// The proxy could not reach a server it had a route for: check whether it died.
     public func checkHealth(user: String, serverName: String) async {
         let key = Key(user: user, server: serverName)
