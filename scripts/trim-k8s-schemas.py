@@ -20,7 +20,7 @@ swagger = json.load(open(f"{src}/swagger.json"))["definitions"]
 roots = [
     "io.k8s.api.apps.v1.Deployment", "io.k8s.api.core.v1.Service", "io.k8s.api.core.v1.PersistentVolumeClaim",
     "io.k8s.api.core.v1.Pod", "io.k8s.api.core.v1.Event", "io.k8s.api.core.v1.Namespace", "io.k8s.api.core.v1.ServiceAccount",
-    "io.k8s.api.core.v1.ConfigMap", "io.k8s.api.autoscaling.v1.Scale", "io.k8s.api.networking.v1.NetworkPolicy",
+    "io.k8s.api.core.v1.ConfigMap", "io.k8s.api.core.v1.Secret", "io.k8s.api.autoscaling.v1.Scale", "io.k8s.api.networking.v1.NetworkPolicy",
     "io.k8s.api.rbac.v1.Role", "io.k8s.api.rbac.v1.RoleBinding", "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
 ]
 

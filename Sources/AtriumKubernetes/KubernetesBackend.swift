@@ -74,7 +74,15 @@ public struct KubernetesBackend: Backend {
             starterFiles: starter, hubPodLabels: configuration.hubPodLabels)
         input.uid = configuration.uid
         input.imagePullPolicy = configuration.imagePullPolicy
+        input.secretEnvironment = environment.filter { Self.isCredential($0.key) }
         return input
+    }
+
+    /// Variables whose values are credentials: the hub's tokens and the proxy secret, and
+    /// anything configured whose name says token, secret or password.
+    static func isCredential(_ name: String) -> Bool {
+        let upper = name.uppercased()
+        return ["TOKEN", "SECRET", "PASSWORD"].contains { upper.contains($0) }
     }
 
     static func cpuQuantity(_ cores: Double) -> String { "\(Int((cores * 1000).rounded()))m" }
@@ -94,6 +102,7 @@ public struct KubernetesBackend: Backend {
         if let claim = WorkspaceObjects.volumeClaim(input) { try await createIfMissing(claim) }
         if configuration.networkPolicy { try await createIfMissing(WorkspaceObjects.networkPolicy(input)) }
         try await createIfMissing(WorkspaceObjects.service(input))
+        if let secret = WorkspaceObjects.secret(input) { try await createOrReplaceValues(secret) }
         let wanted = WorkspaceObjects.deployment(input)
         do {
             _ = try await client.create(wanted, namespace: namespace)
@@ -128,6 +137,20 @@ public struct KubernetesBackend: Backend {
             _ = try await client.mergePatch(Deployment.self, namespace: namespace, name: name, patch: patch)
         }
         if existing.spec?.replicas != replicas { _ = try await client.scale(deployment: name, namespace: namespace, replicas: replicas) }
+    }
+
+    /// Creates the server's Secret, or (a new start brings a new token) overwrites its values
+    /// with a merge patch; a pod created by the coming scale-up reads the new values.
+    func createOrReplaceValues(_ secret: KubernetesSecret) async throws {
+        do {
+            _ = try await client.create(secret, namespace: namespace)
+        } catch let error as KubernetesError where error.isAlreadyExists {
+            struct Patch: Encodable, Sendable {
+                var stringData: [String: String]
+            }
+            _ = try await client.mergePatch(
+                KubernetesSecret.self, namespace: namespace, name: secret.metadata.name ?? "", patch: Patch(stringData: secret.stringData ?? [:]))
+        }
     }
 
     func createIfMissing<T: KubernetesObject>(_ object: T) async throws {
@@ -234,6 +257,7 @@ public struct KubernetesBackend: Backend {
         try await deleteIfPresent(Deployment.self, name)
         try await deleteIfPresent(KubernetesService.self, name)
         try await deleteIfPresent(NetworkPolicy.self, name)
+        try await deleteIfPresent(KubernetesSecret.self, name)
     }
 
     public func deleteForever(user: String, serverName: String, state: State?) async throws {

@@ -50,6 +50,22 @@ public struct VolumeResourceRequirements: Codable, Sendable, Equatable {
     public var requests: [String: String]
 }
 
+// MARK: - Secret
+
+/// A server's credentials (its hub API token and proxy secret), written with `stringData`.
+/// The hub only creates, patches and deletes Secrets: it never reads one back.
+public struct KubernetesSecret: KubernetesObject {
+    public static let apiPath = "api/v1"
+    public static let resource = "secrets"
+    public static let apiVersion = "v1"
+    public static let kind = "Secret"
+    public var apiVersion: String? = KubernetesSecret.apiVersion
+    public var kind: String? = KubernetesSecret.kind
+    public var metadata: ObjectMeta
+    public var type: String? = "Opaque"
+    public var stringData: [String: String]?
+}
+
 // MARK: - NetworkPolicy
 
 public struct NetworkPolicy: KubernetesObject {

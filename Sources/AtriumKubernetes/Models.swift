@@ -178,9 +178,31 @@ public struct Container: Codable, Sendable, Equatable {
     public var readinessProbe: Probe?
 }
 
+/// An environment variable: a literal value, or a key of a Secret (credentials never appear in
+/// the Deployment itself).
 public struct EnvVar: Codable, Sendable, Equatable {
     public var name: String
-    public var value: String
+    public var value: String?
+    public var valueFrom: EnvVarSource?
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+
+    public init(name: String, secret: String, key: String) {
+        self.name = name
+        self.valueFrom = EnvVarSource(secretKeyRef: SecretKeySelector(name: secret, key: key))
+    }
+}
+
+public struct EnvVarSource: Codable, Sendable, Equatable {
+    public var secretKeyRef: SecretKeySelector?
+}
+
+public struct SecretKeySelector: Codable, Sendable, Equatable {
+    public var name: String
+    public var key: String
 }
 
 public struct ContainerPort: Codable, Sendable, Equatable {

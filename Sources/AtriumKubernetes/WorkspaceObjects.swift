@@ -35,6 +35,9 @@ public struct WorkspaceInput: Sendable, Equatable {
     public var command: [String]?
     public var args: [String]?
     public var environment: [String: String]
+    /// Credentials (tokens, the proxy secret): put in the server's Secret and referenced from
+    /// the container, so reading the Deployment does not reveal them.
+    public var secretEnvironment: [String: String] = [:]
     /// Quantities by resource name (`cpu`, `memory`).
     public var requests: [String: String]
     public var limits: [String: String]
@@ -123,7 +126,7 @@ public enum WorkspaceObjects {
         let main = Container(
             name: containerName, image: input.image, imagePullPolicy: input.imagePullPolicy, command: input.command, args: input.args,
             workingDir: "/workspace",
-            env: input.environment.sorted { $0.key < $1.key }.map { EnvVar(name: $0.key, value: $0.value) },
+            env: environment(input),
             ports: [ContainerPort(name: "http", containerPort: input.port, protocol: "TCP")],
             resources: ResourceRequirements(requests: input.requests.isEmpty ? nil : input.requests, limits: input.limits.isEmpty ? nil : input.limits),
             volumeMounts: mounts, securityContext: restricted,
@@ -153,6 +156,20 @@ public enum WorkspaceObjects {
             template: PodTemplateSpec(metadata: ObjectMeta(labels: labels(input, type: "workspace"), annotations: annotations(input)), spec: pod),
             strategy: DeploymentStrategy(type: "Recreate"), revisionHistoryLimit: 2)
         return Deployment(metadata: meta(input, name: name, type: "workspace"), spec: spec)
+    }
+
+    /// The container's environment, sorted by name: literal values, then references into the
+    /// server's Secret for the credentials.
+    static func environment(_ input: WorkspaceInput) -> [EnvVar] {
+        let literal = input.environment.filter { input.secretEnvironment[$0.key] == nil }.map { EnvVar(name: $0.key, value: $0.value) }
+        let secret = input.secretEnvironment.keys.map { EnvVar(name: $0, secret: input.names.workload, key: $0) }
+        return (literal + secret).sorted { $0.name < $1.name }
+    }
+
+    /// The server's credentials, or `nil` when it has none.
+    public static func secret(_ input: WorkspaceInput) -> KubernetesSecret? {
+        guard !input.secretEnvironment.isEmpty else { return nil }
+        return KubernetesSecret(metadata: meta(input, name: input.names.workload, type: "workspace"), stringData: input.secretEnvironment)
     }
 
     /// The ClusterIP Service in front of the pod.

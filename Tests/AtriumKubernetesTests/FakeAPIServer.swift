@@ -23,6 +23,7 @@ extension FakeCluster {
     static let resources: [String: (apiVersion: String, kind: String)] = [
         "deployments": ("apps/v1", "Deployment"), "services": ("v1", "Service"), "persistentvolumeclaims": ("v1", "PersistentVolumeClaim"),
         "networkpolicies": ("networking.k8s.io/v1", "NetworkPolicy"), "pods": ("v1", "Pod"), "events": ("v1", "Event"),
+        "secrets": ("v1", "Secret"),
     ]
 
     static func status(_ code: Int, _ reason: String, _ message: String) -> FakeResponse {

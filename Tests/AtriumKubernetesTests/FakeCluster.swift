@@ -59,6 +59,16 @@ actor FakeCluster {
         (objects[resource] ?? [:]).filter { $0.key.hasPrefix("\(namespace)/") }.sorted { $0.key < $1.key }.compactMap { Self.decode($0.value) }
     }
 
+    /// An object as JSON text (Sendable, for tests outside the actor).
+    func jsonText(_ resource: String, namespace: String, name: String) -> String? {
+        objects[resource]?["\(namespace)/\(name)"].map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// A Secret's values as the hub wrote them (`stringData`).
+    func secretStringData(namespace: String, name: String) -> [String: String]? {
+        get("secrets", namespace: namespace, name: name)?["stringData"] as? [String: String]
+    }
+
     func get(_ resource: String, namespace: String, name: String) -> Object? {
         objects[resource]?["\(namespace)/\(name)"].flatMap(Self.decode)
     }

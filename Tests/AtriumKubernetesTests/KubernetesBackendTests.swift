@@ -104,7 +104,14 @@ struct KubernetesBackendTests {
             #expect(route.endpoint.address == .tcp(host: "\(names.workload).\(ns).svc.cluster.local", port: 8080))
             #expect(route.endpoint.stripPrefix == "/user/alice/")
             let uid = await cluster.uid("deployments", namespace: ns, name: names.workload)
-            for resource in ["deployments", "services", "networkpolicies", "persistentvolumeclaims"] { #expect(await cluster.count(resource) == 1) }
+            for resource in ["deployments", "services", "networkpolicies", "persistentvolumeclaims", "secrets"] { #expect(await cluster.count(resource) == 1) }
+            // Credentials live in the server's Secret; the Deployment only refers to them.
+            let token = try #require(await secretValue("JUPYTERHUB_API_TOKEN", cluster: cluster, name: names.workload))
+            #expect(token.count > 20)
+            #expect(try #require(await secretValue("ATRIUM_WORKSPACE_SECRET", cluster: cluster, name: names.workload)).count > 20)
+            let deploymentJSON = try #require(await cluster.jsonText("deployments", namespace: ns, name: names.workload))
+            #expect(!deploymentJSON.contains(token))
+            #expect(deploymentJSON.contains("secretKeyRef"))
 
             // Suspend: scaled to 0 with the replica count remembered; the pod goes.
             _ = try await hub.manager.suspend(user: "alice", serverName: "")
@@ -121,20 +128,29 @@ struct KubernetesBackendTests {
             #expect(await cluster.uid("deployments", namespace: ns, name: names.workload) == uid)
             #expect(await cluster.replicas(namespace: ns, deployment: names.workload) == 1)
             #expect(await cluster.annotation(AtriumLabels.replicas, namespace: ns, deployment: names.workload) == nil)
-            for resource in ["deployments", "services", "networkpolicies", "persistentvolumeclaims"] { #expect(await cluster.count(resource) == 1) }
+            for resource in ["deployments", "services", "networkpolicies", "persistentvolumeclaims", "secrets"] { #expect(await cluster.count(resource) == 1) }
             let newPosts = await cluster.requests.filter { $0.hasPrefix("POST") }.count - posts
-            #expect(newPosts == 4, "the four creates of the idempotent start all answered 409 AlreadyExists")
+            #expect(newPosts == 5, "the five creates of the idempotent start all answered 409 AlreadyExists")
+            // The new start's token replaced the old one in the Secret.
+            let newToken = try #require(await secretValue("JUPYTERHUB_API_TOKEN", cluster: cluster, name: names.workload))
+            #expect(newToken != token)
 
             // Stop (the hub's default) also scales to 0; remove deletes all but the volume.
             _ = try await hub.manager.stop(user: "alice", serverName: "", remove: true)
             #expect(await cluster.exists("deployments", namespace: ns, name: names.workload) == false)
             #expect(await cluster.exists("services", namespace: ns, name: names.workload) == false)
             #expect(await cluster.exists("networkpolicies", namespace: ns, name: names.workload) == false)
+            #expect(await cluster.exists("secrets", namespace: ns, name: names.workload) == false)
             #expect(await cluster.exists("persistentvolumeclaims", namespace: ns, name: names.volumeClaim))
 
             try await hub.manager.deleteForever(user: "alice", serverName: "")
             #expect(await cluster.exists("persistentvolumeclaims", namespace: ns, name: names.volumeClaim) == false)
         }
+    }
+
+    /// A value of the server's Secret as the hub wrote it (`stringData`).
+    func secretValue(_ key: String, cluster: FakeCluster, name: String) async -> String? {
+        await cluster.secretStringData(namespace: ns, name: name)?[key]
     }
 
     @Test("a resume updates the image and limits of the suspended Deployment")

@@ -18,6 +18,7 @@ struct KubernetesBuilderTests {
             storage: storage, starterFiles: .init(image: "kevinng77/coe_jupyter:latest", path: "/tmp"),
             hubPodLabels: ["app.kubernetes.io/name": "atrium-hub"])
         input.imagePullPolicy = "IfNotPresent"
+        input.secretEnvironment = ["ATRIUM_WORKSPACE_SECRET": "s3cret", "JUPYTERHUB_API_TOKEN": "t0ken"]
         return input
     }
 
@@ -42,6 +43,23 @@ struct KubernetesBuilderTests {
         try golden("service", WorkspaceObjects.service(input))
         try golden("pvc", try #require(WorkspaceObjects.volumeClaim(input)))
         try golden("networkpolicy", WorkspaceObjects.networkPolicy(input))
+        try golden("secret", try #require(WorkspaceObjects.secret(input)))
+    }
+
+    @Test func credentialsAreInTheSecretNotInTheDeployment() throws {
+        let input = Self.input()
+        let deployment = try WorkspaceObjects.json(WorkspaceObjects.deployment(input))
+        #expect(!deployment.contains("s3cret") && !deployment.contains("t0ken"))
+        let env = try #require(WorkspaceObjects.deployment(input).spec?.template.spec.containers.first?.env)
+        #expect(env.map { $0.name } == ["ATRIUM_WORKSPACE_SECRET", "JUPYTERHUB_API_TOKEN", "JUPYTERHUB_USER", "USER_ID"])
+        #expect(env[0].valueFrom?.secretKeyRef == SecretKeySelector(name: input.names.workload, key: "ATRIUM_WORKSPACE_SECRET"))
+        #expect(env[3].value == "42")
+        #expect(try validate(try #require(WorkspaceObjects.secret(input))) == [])
+        var none = input
+        none.secretEnvironment = [:]
+        #expect(WorkspaceObjects.secret(none) == nil)
+        #expect(KubernetesBackend.isCredential("JPY_API_TOKEN") && KubernetesBackend.isCredential("db_password"))
+        #expect(!KubernetesBackend.isCredential("USER_ID"))
     }
 
     @Test func goldenDeploymentWithHostPath() throws {
