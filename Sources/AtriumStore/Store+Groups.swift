@@ -27,7 +27,7 @@ extension Store {
 
     /// The group called `name` with its members, or `nil`.
     public func group(named name: String) async throws -> GroupRecord? {
-        guard let row = try await sql.raw("SELECT * FROM user_groups WHERE name = \(bind: name)").first() else { return nil }
+        guard let row = try await reader.raw("SELECT * FROM user_groups WHERE name = \(bind: name)").first() else { return nil }
         var group = try Self.groupRecord(row)
         group.users = try await members(ofGroupIDs: [group.id])[group.id] ?? []
         return group
@@ -40,10 +40,10 @@ extension Store {
             if names.isEmpty { return ([], 0) }
             whereClause = " WHERE name IN (\(binds: Array(names)))"
         }
-        let total = try await sql.raw("SELECT COUNT(*) AS n FROM user_groups" + whereClause).first()?.decode(column: "n", as: Int.self) ?? 0
+        let total = try await reader.raw("SELECT COUNT(*) AS n FROM user_groups" + whereClause).first()?.decode(column: "n", as: Int.self) ?? 0
         var query: SQLQueryString = "SELECT * FROM user_groups" + whereClause + " ORDER BY name"
         query += " LIMIT \(literal: limit.map { Int64(max(0, $0)) } ?? Int64.max) OFFSET \(literal: max(0, offset))"
-        var groups = try await sql.raw(query).all().map(Self.groupRecord)
+        var groups = try await reader.raw(query).all().map(Self.groupRecord)
         let members = try await members(ofGroupIDs: groups.map(\.id))
         for i in groups.indices { groups[i].users = members[groups[i].id] ?? [] }
         return (groups, total)
@@ -138,7 +138,7 @@ extension Store {
         guard !ids.isEmpty else { return [:] }
         var result: [Int64: [String]] = [:]
         for chunk in ids.chunks(of: 500) {
-            let rows = try await sql.raw(
+            let rows = try await reader.raw(
                 "SELECT gm.group_id AS gid, u.name AS uname FROM group_members gm JOIN users u ON u.id = gm.user_id WHERE gm.group_id IN (\(binds: chunk))"
             ).all()
             for row in rows {

@@ -4,7 +4,7 @@ import SQLKit
 extension Store {
     /// The failure record for `name`, or `nil` when there were no recent failures.
     public func loginFailures(_ name: String) async throws -> LoginFailures? {
-        try await sql.raw("SELECT * FROM login_failures WHERE name = \(bind: name)").first().map { row in
+        try await reader.raw("SELECT * FROM login_failures WHERE name = \(bind: name)").first().map { row in
             LoginFailures(
                 name: try row.decode(column: "name", as: String.self),
                 count: try row.decode(column: "count", as: Int.self),

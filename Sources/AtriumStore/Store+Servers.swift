@@ -49,7 +49,7 @@ extension Store {
         let wanted = ids.map(Set.init)
         var result: [Int64: [ServerRecord]] = [:]
         for query in queries {
-            for row in try await sql.raw(query + " ORDER BY s.name").all() {
+            for row in try await reader.raw(query + " ORDER BY s.name").all() {
                 let server = try Self.serverRecord(row)
                 if let wanted, !wanted.contains(server.userID) { continue }
                 result[server.userID, default: []].append(server)
@@ -60,7 +60,7 @@ extension Store {
 
     /// One server of a user by name (`""` is the default server), or `nil`.
     public func server(userID: Int64, name: String) async throws -> ServerRecord? {
-        try await sql.raw(
+        try await reader.raw(
             "SELECT s.*, u.name AS user_name FROM servers s JOIN users u ON u.id = s.user_id WHERE s.user_id = \(bind: userID) AND s.name = \(bind: name)"
         ).first().map(Self.serverRecord)
     }
@@ -77,7 +77,7 @@ extension Store {
 
     /// Every server not stopped: what a restarted hub reattaches to.
     public func activeServers() async throws -> [ServerRecord] {
-        try await sql.raw(
+        try await reader.raw(
             "SELECT s.*, u.name AS user_name FROM servers s JOIN users u ON u.id = s.user_id WHERE s.phase <> 'stopped' ORDER BY s.id"
         ).all().map(Self.serverRecord)
     }
@@ -86,7 +86,7 @@ extension Store {
     /// count, cheap enough for every metrics scrape.
     public func serverCountsByPhase() async throws -> [ServerPhase: Int] {
         var counts = Dictionary(uniqueKeysWithValues: ServerPhase.allCases.map { ($0, 0) })
-        for row in try await sql.raw("SELECT phase, COUNT(*) AS n FROM servers GROUP BY phase").all() {
+        for row in try await reader.raw("SELECT phase, COUNT(*) AS n FROM servers GROUP BY phase").all() {
             guard let phase = ServerPhase(rawValue: try row.decode(column: "phase", as: String.self)) else { continue }
             counts[phase] = try row.decode(column: "n", as: Int.self)
         }

@@ -23,21 +23,21 @@ extension Store {
 
     /// Tokens whose secret starts with `prefix` (usually one).
     public func tokens(withPrefix prefix: String) async throws -> [TokenRecord] {
-        try await sql.raw(
+        try await reader.raw(
             "SELECT t.*, u.name AS user_name FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.prefix = \(bind: prefix)"
         ).all().map(Self.tokenRecord)
     }
 
     /// A user's tokens, oldest first.
     public func tokens(ofUser name: String) async throws -> [TokenRecord] {
-        try await sql.raw(
+        try await reader.raw(
             "SELECT t.*, u.name AS user_name FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE u.name = \(bind: name) ORDER BY t.id"
         ).all().map(Self.tokenRecord)
     }
 
     /// One of a user's tokens by id, or `nil`.
     public func token(id: Int64, ofUser name: String) async throws -> TokenRecord? {
-        try await sql.raw(
+        try await reader.raw(
             "SELECT t.*, u.name AS user_name FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = \(bind: id) AND u.name = \(bind: name)"
         ).first().map(Self.tokenRecord)
     }

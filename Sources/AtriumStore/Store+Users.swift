@@ -64,7 +64,7 @@ extension Store {
 
     /// The user called `name`, with groups, or `nil`.
     public func user(named name: String) async throws -> UserRecord? {
-        guard let row = try await sql.raw("SELECT * FROM users WHERE name = \(bind: name)").first() else { return nil }
+        guard let row = try await reader.raw("SELECT * FROM users WHERE name = \(bind: name)").first() else { return nil }
         var user = try Self.userRecord(row)
         user.groups = try await groupNames(forUserIDs: [user.id])[user.id] ?? []
         return user
@@ -101,7 +101,7 @@ extension Store {
             conditions.append("users.name IN (\(binds: Array(names)))")
         }
         let whereClause: SQLQueryString = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
-        let countRow = try await sql.raw("SELECT COUNT(*) AS n FROM users" + whereClause).first()
+        let countRow = try await reader.raw("SELECT COUNT(*) AS n FROM users" + whereClause).first()
         let total = try countRow?.decode(column: "n", as: Int.self) ?? 0
 
         let direction = query.descending ? "DESC" : "ASC"
@@ -119,7 +119,7 @@ extension Store {
             if query.limit == nil { select += " LIMIT \(literal: Int64.max)" }
             select += " OFFSET \(literal: query.offset)"
         }
-        var users = try await sql.raw(select).all().map(Self.userRecord)
+        var users = try await reader.raw(select).all().map(Self.userRecord)
         let groups = try await groupNames(forUserIDs: users.map(\.id), all: query.limit == nil && query.offset == 0 && conditions.isEmpty)
         for i in users.indices { users[i].groups = groups[users[i].id] ?? [] }
         return (users, total)
@@ -127,13 +127,13 @@ extension Store {
 
     /// How many users exist.
     public func userCount() async throws -> Int {
-        try await sql.raw("SELECT COUNT(*) AS n FROM users").first()?.decode(column: "n", as: Int.self) ?? 0
+        try await reader.raw("SELECT COUNT(*) AS n FROM users").first()?.decode(column: "n", as: Int.self) ?? 0
     }
 
     /// How many users were active at or after `since` (an indexed count, cheap enough for every
     /// metrics scrape). Users never active are not counted.
     public func activeUserCount(since: Date) async throws -> Int {
-        try await sql.raw("SELECT COUNT(*) AS n FROM users WHERE last_activity >= \(bind: since.storedValue)").first()?
+        try await reader.raw("SELECT COUNT(*) AS n FROM users WHERE last_activity >= \(bind: since.storedValue)").first()?
             .decode(column: "n", as: Int.self) ?? 0
     }
 
@@ -220,7 +220,7 @@ extension Store {
             : ids.chunks(of: 500).map { base + " WHERE gm.user_id IN (\(binds: $0))" }
         let wanted = Set(ids)
         for query in batches {
-            for row in try await sql.raw(query).all() {
+            for row in try await reader.raw(query).all() {
                 let uid = try row.decode(column: "uid", as: Int64.self)
                 guard wanted.contains(uid) else { continue }
                 result[uid, default: []].append(try row.decode(column: "gname", as: String.self))

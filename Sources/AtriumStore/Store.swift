@@ -16,14 +16,19 @@ public enum DatabaseKind: String, Sendable {
 /// The hub's persistent state over SQLKit: SQLite by default, PostgreSQL for scale. Every
 /// method is one statement or one transaction; nothing here caches rows.
 public final class Store: Sendable {
-    /// The database every query goes through.
+    /// The database writes and transactions go through.
     public let sql: any SQLDatabase
+    /// Where single-statement reads go. With a SQLite file, a pool of its own: in WAL mode
+    /// readers run beside the one writer instead of queueing behind it, and each statement sees
+    /// every committed write. Elsewhere the same database as ``sql``.
+    let reader: any SQLDatabase
     /// The engine behind ``sql``.
     public let kind: DatabaseKind
     private let shutdownHook: @Sendable () async throws -> Void
 
-    private init(sql: any SQLDatabase, kind: DatabaseKind, shutdown: @escaping @Sendable () async throws -> Void) {
+    private init(sql: any SQLDatabase, reader: (any SQLDatabase)? = nil, kind: DatabaseKind, shutdown: @escaping @Sendable () async throws -> Void) {
         self.sql = sql
+        self.reader = reader ?? sql
         self.kind = kind
         self.shutdownHook = shutdown
     }
@@ -68,7 +73,21 @@ public final class Store: Sendable {
             maxConnectionsPerEventLoop: 1, requestTimeout: .seconds(60), logger: logger,
             on: MultiThreadedEventLoopGroup.singleton.next())
         let box = PoolBox(pool: pool)
-        let store = Store(sql: PooledSQLite(box: box, logger: logger).sql(queryLogLevel: .trace), kind: .sqlite) {
+        // Readers: a second pool on the same file. Not for `:memory:`, whose connections share a
+        // cache with table locks, where a reader would fail while the writer holds one.
+        let readers: PoolBox<SQLiteConnectionSource>? =
+            location == ":memory:"
+            ? nil
+            : PoolBox(
+                pool: EventLoopGroupConnectionPool(
+                    source: SQLiteConnectionSource(configuration: .init(storage: storage, enableForeignKeys: true), threadPool: .singleton),
+                    maxConnectionsPerEventLoop: 2, requestTimeout: .seconds(60), logger: logger,
+                    on: MultiThreadedEventLoopGroup.singleton.next()))
+        let store = Store(
+            sql: PooledSQLite(box: box, logger: logger).sql(queryLogLevel: .trace),
+            reader: readers.map { PooledSQLite(box: $0, logger: logger).sql(queryLogLevel: .trace) }, kind: .sqlite
+        ) {
+            try await readers?.pool.shutdownAsync()
             try await box.pool.shutdownAsync()
         }
         do {
@@ -76,6 +95,7 @@ public final class Store: Sendable {
             if location != ":memory:" { _ = try await store.sql.raw("PRAGMA journal_mode=WAL").all() }
             _ = try await store.sql.raw("PRAGMA synchronous=NORMAL").all()
         } catch {
+            try? await readers?.pool.shutdownAsync()
             try? await pool.shutdownAsync()
             throw StoreError(.badConfiguration, "cannot open the SQLite database \(location): \(String(reflecting: error))")
         }

@@ -69,3 +69,31 @@ extension StoreConformanceTests {
         }
     }
 }
+
+extension StoreConformanceTests {
+    /// Engines with readers beside the writer (not SQLite `:memory:`, which has one connection).
+    static var readerKinds: [StoreKind] { StoreKind.includesPostgres ? [.sqlite, .postgres] : [.sqlite] }
+
+    @Test("a read does not wait for an open write transaction, and sees its rows once committed", arguments: readerKinds)
+    func readsBesideAWriter(_ kind: StoreKind) async throws {
+        try await withStore(kind) { store in
+            _ = try await store.makeUsers(["ann"])
+            try await store.transaction { db in
+                try await db.raw("UPDATE users SET admin = \(bind: true) WHERE name = \(bind: "ann")").run()
+                // With one shared connection this read would wait for the transaction that
+                // waits for it; bounded, so a regression fails instead of hanging.
+                let seen = try await withThrowingTaskGroup(of: UserRecord?.self) { group in
+                    group.addTask { try await store.user(named: "ann") }
+                    group.addTask {
+                        try await Task.sleep(for: .seconds(20))
+                        throw FixtureError(description: "a read waited for the open write transaction")
+                    }
+                    defer { group.cancelAll() }
+                    return try await group.next()!
+                }
+                #expect(seen?.admin == false, "a read sees committed rows only")
+            }
+            #expect(try await store.user(named: "ann")?.admin == true)
+        }
+    }
+}
