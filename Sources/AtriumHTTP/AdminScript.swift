@@ -53,10 +53,10 @@ enum AdminScript {
       return Math.floor(s / 86400) + ' d ago';
     }
 
-    function phaseOf(u) {
-      const s = u.servers && u.servers[''];
+    function serverPhase(s) {
       return s ? (s.atrium_phase || (s.ready ? 'running' : s.pending ? 'pending' : 'stopped')) : 'stopped';
     }
+    function phaseOf(u) { return serverPhase(u.servers && u.servers['']); }
 
     function query() {
       const p = new URLSearchParams();
@@ -112,8 +112,24 @@ enum AdminScript {
       }
     }
 
-    function button(label, action, name, cls) {
-      return el('button', { type: 'button', class: cls || 'secondary', 'data-action': action, 'data-user': name, text: label });
+    function button(label, action, name, cls, server) {
+      const attrs = { type: 'button', class: cls || 'secondary', 'data-action': action, 'data-user': name, text: label };
+      if (server) attrs['data-server'] = server;
+      return el('button', attrs);
+    }
+
+    // A server's own controls: the same for the default server and a named one.
+    function serverButtons(cell, u, server, phase) {
+      const base = '/user/' + enc(u.name) + '/' + (server ? enc(server) + '/' : '');
+      if (phase === 'stopped' || phase === 'failed') cell.append(button('Start', 'start', u.name, '', server));
+      if (phase === 'suspended') cell.append(button('Resume', 'resume', u.name, '', server));
+      if (phase === 'running') {
+        const access = el('a', { class: 'button', href: base, 'data-action': 'access', 'data-user': u.name, target: '_blank', rel: 'noopener', text: 'Access' });
+        if (server) access.dataset.server = server;
+        cell.append(access, button('Suspend', 'suspend', u.name, undefined, server));
+      }
+      if (phase === 'running' || phase === 'pending' || phase === 'suspended') cell.append(button('Stop', 'stop', u.name, undefined, server));
+      cell.append(button('Logs', 'logs', u.name, undefined, server));
     }
 
     function render() {
@@ -124,12 +140,8 @@ enum AdminScript {
         const actions = el('td', { class: 'actions' });
         if (u.approval !== 'approved') actions.append(button('Approve', 'approve', u.name, ''));
         else if (u.name !== me) actions.append(button('Revoke', 'revoke', u.name));
-        if (phase === 'stopped' || phase === 'failed') actions.append(button('Start', 'start', u.name, ''));
-        if (phase === 'suspended') actions.append(button('Resume', 'resume', u.name, ''));
-        if (phase === 'running') actions.append(el('a', { class: 'button', href: '/user/' + enc(u.name) + '/', 'data-action': 'access', 'data-user': u.name, target: '_blank', rel: 'noopener', text: 'Access' }));
-        if (phase === 'running') actions.append(button('Suspend', 'suspend', u.name));
-        if (phase === 'running' || phase === 'pending' || phase === 'suspended') actions.append(button('Stop', 'stop', u.name));
-        actions.append(button('Logs', 'logs', u.name), button('Reset password', 'password', u.name), button('Edit', 'edit', u.name));
+        serverButtons(actions, u, '', phase);
+        actions.append(button('Reset password', 'password', u.name), button('Edit', 'edit', u.name));
         if (u.name !== me) actions.append(button('Delete', 'delete', u.name, 'danger'));
         const box = el('input', { type: 'checkbox', class: 'pick', 'data-user': u.name, 'aria-label': 'Select ' + u.name });
         box.checked = state.selected.has(u.name);
@@ -143,6 +155,18 @@ enum AdminScript {
           el('td', { class: 'optional', title: u.last_activity || '', text: ago(u.last_activity) }),
           el('td', { class: 'optional', text: (u.created || '').slice(0, 10) }),
           actions));
+        // Named servers, one row each under their user.
+        for (const server of Object.keys(u.servers || {}).filter((n) => n !== '').sort()) {
+          const s = u.servers[server], sphase = serverPhase(s);
+          const controls = el('td', { class: 'actions' });
+          serverButtons(controls, u, server, sphase);
+          rows.push(el('tr', { class: 'named-server', 'data-user': u.name, 'data-server': server },
+            el('td', {}), el('td', { text: '↳ ' + server }),
+            el('td', {}, el('span', { class: 'badge ' + sphase, text: sphase })),
+            el('td', {}), el('td', { class: 'optional' }),
+            el('td', { class: 'optional', title: (s && s.last_activity) || '', text: ago(s && s.last_activity) }),
+            el('td', { class: 'optional' }), controls));
+        }
       }
       if (!rows.length) rows.push(el('tr', {}, el('td', { colspan: '8', class: 'muted', text: 'No users match.' })));
       body.replaceChildren(...rows);
@@ -156,18 +180,21 @@ enum AdminScript {
     }
 
     const path = (name) => '/users/' + enc(name);
+    // The default server is /users/{name}/server, a named one /users/{name}/servers/{server}.
+    const serverPath = (name, server) => path(name) + (server ? '/servers/' + enc(server) : '/server');
+    const what = (n, server) => n + '’s ' + (server ? 'server ' + server : 'workspace');
     const actions = {
       approve: (n) => api('PATCH', path(n), { approval: 'approved' }).then(() => n + ' approved'),
       revoke: (n) => api('PATCH', path(n), { approval: 'revoked' }).then(() => n + ' revoked: they cannot log in; their data stays'),
-      start: (n) => api('POST', path(n) + '/server', {}).then(() => 'Starting ' + n + '’s workspace'),
-      resume: (n) => api('POST', path(n) + '/server/resume', {}).then(() => 'Resuming ' + n + '’s workspace'),
-      stop: (n) => api('DELETE', path(n) + '/server').then(() => 'Stopping ' + n + '’s workspace'),
-      suspend: (n) => api('POST', path(n) + '/server/suspend').then(() => 'Suspending ' + n + '’s workspace'),
+      start: (n, files, server) => api('POST', serverPath(n, server), {}).then(() => 'Starting ' + what(n, server)),
+      resume: (n, files, server) => api('POST', serverPath(n, server) + '/resume', {}).then(() => 'Resuming ' + what(n, server)),
+      stop: (n, files, server) => api('DELETE', serverPath(n, server)).then(() => 'Stopping ' + what(n, server)),
+      suspend: (n, files, server) => api('POST', serverPath(n, server) + '/suspend').then(() => 'Suspending ' + what(n, server)),
       remove: (n, files) => api(files ? 'POST' : 'DELETE', path(n) + (files ? '/delete-forever' : '')).then(() => n + ' deleted' + (files ? ' with their files' : '')),
     };
 
-    async function act(action, name) {
-      try { flash(await actions[action](name)); } catch (e) { flash(name + ': ' + e.message, true); }
+    async function act(action, name, server) {
+      try { flash(await actions[action](name, false, server)); } catch (e) { flash(name + ': ' + e.message, true); }
       load();
     }
 
@@ -183,11 +210,11 @@ enum AdminScript {
       for (const c of d.querySelectorAll('.close')) c.addEventListener('click', () => d.close());
     }
 
-    let current = null;
+    let current = null, currentServer = '';
     async function showLogs() {
       $('logs-text').textContent = 'Loading…';
       try {
-        const data = await api('GET', path(current) + '/server/logs?lines=300');
+        const data = await api('GET', serverPath(current, currentServer) + '/logs?lines=300');
         $('logs-text').textContent = data.lines.length ? data.lines.join('\n') : '(no output)';
       } catch (e) { $('logs-text').textContent = e.message; }
     }
@@ -207,15 +234,16 @@ enum AdminScript {
     $('users-body').addEventListener('click', async (ev) => {
       const b = ev.target.closest('button[data-action]');
       if (!b) return;
-      const name = b.dataset.user, action = b.dataset.action;
+      const name = b.dataset.user, action = b.dataset.action, server = b.dataset.server || '';
       current = name;
+      currentServer = server;
       const user = state.users.find((u) => u.name === name) || { name, groups: [], admin: false };
       if (action === 'stop' || action === 'suspend' || action === 'revoke') {
-        if (!confirm((action === 'revoke' ? 'Revoke ' + name + '? They will not be able to log in (their data stays).' : action[0].toUpperCase() + action.slice(1) + ' ' + name + '’s workspace?'))) return;
-        return act(action, name);
+        if (!confirm((action === 'revoke' ? 'Revoke ' + name + '? They will not be able to log in (their data stays).' : action[0].toUpperCase() + action.slice(1) + ' ' + what(name, server) + '?'))) return;
+        return act(action, name, server);
       }
-      if (actions[action]) return act(action, name);
-      if (action === 'logs') { openDialog('dlg-logs', name); return showLogs(); }
+      if (actions[action]) return act(action, name, server);
+      if (action === 'logs') { openDialog('dlg-logs', server ? name + '/' + server : name); return showLogs(); }
       if (action === 'password') {
         if (!confirm('Reset the password of ' + name + '? Their current password stops working.')) return;
         try {

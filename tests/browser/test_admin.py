@@ -168,6 +168,24 @@ def main():
         accept_confirm(student)
         wait(student, lambda d: "my script" not in d.find_element(By.ID, "token-list").text)
 
+        step("a named server shows under its user in the panel; the admin stops it there")
+        student.get(url + "/hub/home")
+        student.find_element(By.ID, "new-server").send_keys("lab2")
+        student.find_element(By.CSS_SELECTOR, 'form input#new-server ~ button[type="submit"]').click()
+        named = f'tr.named-server[data-user="{STUDENT}"][data-server="lab2"]'
+
+        def named_badge(d):
+            try:
+                return d.find_element(By.CSS_SELECTOR, f"{named} td:nth-child(3) .badge").text
+            except Exception:
+                return None
+        wait(admin, lambda d: named_badge(d) == "running", 30, "the named server running in the panel")
+        assert badge(admin, STUDENT, 3) == "running", "the default server's row is unchanged"
+        wait(admin, lambda d: d.find_element(By.CSS_SELECTOR, f'{named} [data-action="stop"]').click() or True, message="its Stop button")
+        accept_confirm(admin)
+        wait(admin, lambda d: named_badge(d) == "stopped", 20, "the named server stopped")
+        assert badge(admin, STUDENT, 3) == "running", "stopping the named server left the default one running"
+
         step("the admin stops the workspace, then revokes the student, who cannot log in")
         row_button(admin, STUDENT, "stop")
         accept_confirm(admin)
