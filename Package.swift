@@ -259,6 +259,8 @@ let package = Package(
             dependencies: [
                 "AtriumKubernetes", "AtriumSpawn", "AtriumStore", "AtriumAuth", "AtriumModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,8 @@
 import AtriumKubernetes
 import Foundation
 import Hummingbird
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 
@@ -177,7 +179,11 @@ struct FakeAPIServer {
     let cluster: FakeCluster
 
     /// Runs the server, calls `body` with its URL, and stops it.
-    static func with<T: Sendable>(_ cluster: FakeCluster = FakeCluster(), _ body: @Sendable (FakeCluster, URL) async throws -> T) async throws -> T {
+    /// With `tls`, the server speaks HTTPS (and may ask for client certificates) and `body`
+    /// gets an `https://127.0.0.1:PORT` URL.
+    static func with<T: Sendable>(
+        _ cluster: FakeCluster = FakeCluster(), tls: TLSConfiguration? = nil, _ body: @Sendable (FakeCluster, URL) async throws -> T
+    ) async throws -> T {
         let router = Router()
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
             var query: [String: String] = [:]
@@ -206,7 +212,8 @@ struct FakeAPIServer {
         var logger = Logger(label: "fake-apiserver")
         logger.logLevel = .critical
         let app = Application(
-            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            router: router, server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in
                 portContinuation.yield(channel.localAddress?.port ?? 0)
                 portContinuation.finish()
@@ -218,7 +225,7 @@ struct FakeAPIServer {
             }
             var iterator = ports.makeAsyncIterator()
             guard let port = await iterator.next() else { throw CancellationError() }
-            let result = try await body(cluster, URL(string: "http://127.0.0.1:\(port)")!)
+            let result = try await body(cluster, URL(string: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)")!)
             await cluster.closeWatches()
             group.cancelAll()
             return result
