@@ -25,22 +25,8 @@ struct AdminRouteTests {
     }
 
     func withHub(_ body: @escaping @Sendable (Fixture, any TestClientProtocol) async throws -> Void) async throws {
-        let logger = Logger(label: "test")
-        let store = try await Store.open(":memory:", logger: logger)
-        try await store.migrate()
-        var auth = AuthConfiguration()
-        auth.bcryptCost = 4
-        let authenticator = Authenticator(configuration: auth, store: store, logger: logger)
-        let hub = try Hub(
-            store: store, authenticator: authenticator,
-            settings: HTTPSettings(cookieSecret: Array(repeating: 7, count: 32), atriumVersion: "test", apiVersion: "5.4.0"),
-            logger: logger)
-        let hash = try await PasswordHasher(cost: 4).hash("Correct-Horse-9")
-        let created = try await store.createUsers([
-            NewUser(name: "root", admin: true, passwordHash: hash), NewUser(name: "alice", passwordHash: hash),
-        ]).created
-        let (adminToken, _) = try await TokenHashing.issue(for: created[0], scopes: ["inherit"], note: nil, expiresIn: nil, store: store)
-        let (userToken, _) = try await TokenHashing.issue(for: created[1], scopes: ["inherit"], note: nil, expiresIn: nil, store: store)
+        let t = try await TestHub.make(passwordHash: try await PasswordHasher(cost: 4).hash("Correct-Horse-9"))
+        let (store, hub, adminToken, userToken) = (t.store, t.hub, t.adminToken, t.userToken)
         let app = Application(router: HubRouter.build(hub))
         try await app.test(.router) { client in
             let admin = try await Self.login(client, "root")

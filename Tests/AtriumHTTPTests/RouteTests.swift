@@ -19,19 +19,8 @@ struct RouteTests {
     }
 
     func withHub(_ body: @escaping @Sendable (Fixture, any TestClientProtocol) async throws -> Void) async throws {
-        let logger = Logger(label: "test")
-        let store = try await Store.open(":memory:", logger: logger)
-        try await store.migrate()
-        var auth = AuthConfiguration()
-        auth.bcryptCost = 4
-        let authenticator = Authenticator(configuration: auth, store: store, logger: logger)
-        let hub = try Hub(
-            store: store, authenticator: authenticator,
-            settings: HTTPSettings(cookieSecret: Array(repeating: 7, count: 32), atriumVersion: "test", apiVersion: "5.4.0"),
-            logger: logger)
-        let created = try await store.createUsers([NewUser(name: "root", admin: true), NewUser(name: "alice")]).created
-        let (adminToken, _) = try await TokenHashing.issue(for: created[0], scopes: ["inherit"], note: nil, expiresIn: nil, store: store)
-        let (userToken, _) = try await TokenHashing.issue(for: created[1], scopes: ["inherit"], note: nil, expiresIn: nil, store: store)
+        let t = try await TestHub.make()
+        let (store, hub, adminToken, userToken) = (t.store, t.hub, t.adminToken, t.userToken)
         let app = Application(router: HubRouter.build(hub))
         let fixture = Fixture(store: store, adminToken: adminToken, userToken: userToken)
         try await app.test(.router) { client in try await body(fixture, client) }
