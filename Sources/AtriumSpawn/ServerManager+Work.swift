@@ -262,6 +262,10 @@ extension ServerManager {
 
     func waitForStop(_ task: Task<Void, Never>, key: Key) async -> StopOutcome {
         await waitUntilSettled(key, timeout: settings.slowStopTimeout) { !$0.busy }
+        // The state moves before the task's last store write: while the task is still at work
+        // the stop is still pending, whatever the state says (a 204 must not run ahead of the
+        // stored phase).
+        if servers[key]?.busy == true { return .pending }
         switch servers[key]?.lifecycle.state {
         case .stopping?, .suspending?: return .pending
         default: return .stopped

@@ -170,6 +170,8 @@ public actor ServerManager {
 
         await waitUntilSettled(key, timeout: settings.slowSpawnTimeout) { !$0.busy || $0.generation != generation }
         guard let after = servers[key], after.generation == generation else { return .pending(url: server.baseURL) }
+        // Still at work (its last store write, say): pending, so a 201 never runs ahead of the store.
+        if after.busy { return .pending(url: after.baseURL) }
         switch after.lifecycle.state {
         case .running: return .ready(url: after.baseURL)
         case .failed(let reason): throw SpawnError(.backendFailed, reason)

@@ -25,7 +25,8 @@ struct CullerFixture {
         var settings = SpawnSettings()
         settings.allowNamedServers = true
         settings.slowSpawnTimeout = .seconds(5)
-        settings.slowStopTimeout = .seconds(5)
+        // Long enough that a loaded machine still sees stops finish inside the call.
+        settings.slowStopTimeout = .seconds(60)
         settings.profiles = [SpawnProfile(name: "cpu"), SpawnProfile(name: "gpu")]  // the first is the default
         let manager = ServerManager(store: store, backend: AnyBackend(backend), settings: settings, probe: AlwaysReady(), logger: logger)
         let fixture = CullerFixture(store: store, backend: backend, manager: manager, activity: ActivityRecorder(), clock: ManualClock())
