@@ -414,7 +414,11 @@ public actor ServerManager {
                 throw SpawnError(.tooBusy(retryAfter: retryAfter()), "Active user limit exceeded. Try again in a few minutes.")
             }
         }
-        if activeSpawns >= settings.concurrentSpawnLimit, spawnQueue.count >= settings.spawnQueueLimit {
+        // Every other server in `starting` holds a spawn slot, waits in the queue, or is about to
+        // (between its claim and its task): count them all, not only the slots and the queue,
+        // or concurrent requests slip past the limit before any of them reaches the queue.
+        let claimed = servers.lazy.filter { $0.key != key && $0.value.lifecycle.state == .starting }.count
+        if claimed >= settings.concurrentSpawnLimit + settings.spawnQueueLimit {
             metrics.recordSpawn(.throttled, seconds: (ContinuousClock.now - requested).seconds)
             throw SpawnError(.tooBusy(retryAfter: retryAfter()), "Too many users trying to log in right now. Try again in \(retryAfter()) seconds.")
         }
