@@ -1,3 +1,4 @@
+import AtriumModel
 import HTTPTypes
 import NIOCore
 
@@ -168,26 +169,7 @@ enum HeaderRewriting {
     /// The JSON body of the proxy's own 503 answer.
     static func unreachableBody(serverPath: String, reason: String) -> String {
         let message = "The server at \(serverPath) is not reachable: \(reason)"
-        return "{\"status\": 503, \"message\": \"\(jsonEscaped(message))\"}"
-    }
-
-    static func jsonEscaped(_ string: String) -> String {
-        var out = ""
-        out.reserveCapacity(string.utf8.count)
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
+        return "{\"status\": 503, \"message\": \(JSONValue.quoted(message))}"
     }
 }
 

@@ -54,8 +54,8 @@ final class ActivityReporter: Sendable {
 
     /// One POST on a fresh connection (`Connection: close`), resolving to the response status.
     private func post(lastActivity: Date) -> EventLoopFuture<HTTPResponseStatus> {
-        let time = JSONText.quote(Timestamp.format(lastActivity))
-        let body = #"{"servers":{\#(JSONText.quote(settings.serverName)):{"last_activity":\#(time)}},"last_activity":\#(time)}"#
+        let time = JSONValue.quoted(Timestamp.format(lastActivity))
+        let body = #"{"servers":{\#(JSONValue.quoted(settings.serverName)):{"last_activity":\#(time)}},"last_activity":\#(time)}"#
         let path = settings.path + "/users/" + Self.percentEncode(settings.user) + "/activity"
         var headers = HTTPHeaders()
         let hostHeader = settings.host.contains(":") ? "[\(settings.host)]" : settings.host

@@ -88,11 +88,11 @@ final class WorkspaceRoutes: Sendable {
             if values[key] == nil { names.append(key) }
             values[key, default: []].append(value)
         }
-        var json = #"{"method":\#(JSONText.quote(head.method.rawValue)),"uri":\#(JSONText.quote(head.uri)),"#
+        var json = #"{"method":\#(JSONValue.quoted(head.method.rawValue)),"uri":\#(JSONValue.quoted(head.uri)),"#
         json += #""version":"\#(head.version)","headers":{"#
         for (i, name) in names.enumerated() {
             if i > 0 { json += "," }
-            json += JSONText.quote(name) + ":[" + values[name]!.map(JSONText.quote).joined(separator: ",") + "]"
+            json += JSONValue.quoted(name) + ":[" + values[name]!.map(JSONValue.quoted).joined(separator: ",") + "]"
         }
         return json + "}}"
     }
@@ -119,27 +119,8 @@ func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
 
 /// Just enough JSON writing for this program's fixed-shape bodies.
 enum JSONText {
-    /// `text` as a JSON string literal.
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
-                    + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-
     /// The error shape the hub uses: `{"status":403,"message":"..."}`.
     static func error(_ status: HTTPResponseStatus, _ message: String) -> String {
-        #"{"status":\#(status.code),"message":\#(quote(message))}"#
+        #"{"status":\#(status.code),"message":\#(JSONValue.quoted(message))}"#
     }
 }

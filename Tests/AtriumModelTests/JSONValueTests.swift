@@ -55,3 +55,12 @@ struct JSONValueTests {
         #expect(JSONValue.string("x").objectValue == nil)
     }
 }
+
+@Test("quoted writes a JSON string literal that a decoder reads back unchanged")
+func quotedRoundTrips() throws {
+    let text = "a \"quote\", a \\ backslash, a\nline, a\ttab, a \u{01} control, and Zoë"
+    let literal = JSONValue.quoted(text)
+    #expect(literal.hasPrefix("\"") && literal.hasSuffix("\""))
+    #expect(literal.contains("\\u0001"))
+    #expect(try JSONDecoder().decode(String.self, from: Data(literal.utf8)) == text)
+}
