@@ -108,7 +108,7 @@ public final class HubGatekeeper: ProxyGatekeeper {
         let prefix = route.endpoint.stripPrefix
         return .forward(ProxyTarget(
             address: route.endpoint.address, secret: route.endpoint.secret, key: RouteKey(user: route.user, server: route.server),
-            stripPrefix: prefix))
+            stripPrefix: prefix, basePath: route.endpoint.basePath))
     }
 
     public func decideImmediately(_ request: HTTPRequest) -> ProxyDecision? {

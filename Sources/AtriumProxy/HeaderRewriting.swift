@@ -134,8 +134,11 @@ enum HeaderRewriting {
 
         var result = request
         result.headerFields = fields
-        if let prefix = target.stripPrefix, let path = request.path {
+        if let prefix = target.stripPrefix, let path = result.path {
             result.path = strippingPrefix(prefix, from: path)
+        }
+        if let base = target.basePath, let path = result.path {
+            result.path = joining(base: base, path)
         }
         return result
     }
@@ -150,6 +153,13 @@ enum HeaderRewriting {
         if rest.first == "/" { return String(rest) }
         if rest.first == "?" { return "/" + rest }
         return path  // `/user/alicex`: not this prefix
+    }
+
+    /// `base` in front of `path` with one slash between them: `/api/proxy` and `/x?y` give
+    /// `/api/proxy/x?y`.
+    static func joining(base: String, _ path: String) -> String {
+        let trimmed = base.hasSuffix("/") ? base.dropLast() : Substring(base)
+        return path.hasPrefix("/") ? trimmed + path : trimmed + "/" + path
     }
 
     /// The workspace's response as the client receives it. A `101` keeps `Connection` and `Upgrade`.

@@ -26,12 +26,16 @@ public struct ProxyTarget: Sendable, Hashable {
     /// A path prefix to remove before forwarding (`/user/alice/`), for programs that only serve
     /// at `/`; the rest of the path keeps a leading `/`. `nil` forwards the path unchanged.
     public var stripPrefix: String?
+    /// A path put in front of the forwarded path, after `stripPrefix` is removed (an upstream
+    /// that serves the workspace below it, like a Kubernetes service proxy). `nil` adds nothing.
+    public var basePath: String?
 
-    public init(address: WorkspaceAddress, secret: String?, key: RouteKey, stripPrefix: String? = nil) {
+    public init(address: WorkspaceAddress, secret: String?, key: RouteKey, stripPrefix: String? = nil, basePath: String? = nil) {
         self.address = address
         self.secret = secret
         self.key = key
         self.stripPrefix = stripPrefix
+        self.basePath = basePath
     }
 }
 

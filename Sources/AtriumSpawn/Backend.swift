@@ -83,11 +83,16 @@ public struct WorkspaceEndpoint: Sendable, Hashable, Codable {
     /// Path prefix the proxy removes before forwarding, for programs that only serve at `/`
     /// (code-server). `nil` forwards the path unchanged (jupyter-server with its `base_url`).
     public var stripPrefix: String?
+    /// A path the proxy puts in front of the forwarded path (after removing `stripPrefix`):
+    /// the upstream serves the workspace below it, as the Kubernetes API server's service proxy
+    /// does. `nil` adds nothing.
+    public var basePath: String?
 
-    public init(address: WorkspaceAddress, secret: String?, stripPrefix: String? = nil) {
+    public init(address: WorkspaceAddress, secret: String?, stripPrefix: String? = nil, basePath: String? = nil) {
         self.address = address
         self.secret = secret
         self.stripPrefix = stripPrefix
+        self.basePath = basePath
     }
 }
 

@@ -24,6 +24,20 @@ struct HeaderRewritingTests {
         #expect(HeaderRewriting.upstreamRequest(request, target: target, configuration: .init(), clientAddress: nil).path == expected)
     }
 
+    @Test("a base path goes in front of the forwarded path, after the prefix is stripped", arguments: [
+        ("/user/alice/lab?x=1", nil, "/k/api/v1/namespaces/ns/services/http:w:8888/proxy/user/alice/lab?x=1"),
+        ("/user/alice/lab?x=1", "/user/alice/", "/k/api/v1/namespaces/ns/services/http:w:8888/proxy/lab?x=1"),
+        ("/user/alice?folder=x", "/user/alice/", "/k/api/v1/namespaces/ns/services/http:w:8888/proxy/?folder=x"),
+    ] as [(String, String?, String)])
+    func basePath(path: String, strip: String?, expected: String) {
+        let request = HTTPRequest(method: .get, scheme: nil, authority: "hub", path: path)
+        for base in ["/k/api/v1/namespaces/ns/services/http:w:8888/proxy", "/k/api/v1/namespaces/ns/services/http:w:8888/proxy/"] {
+            let target = ProxyTarget(
+                address: .tcp(host: "127.0.0.1", port: 1), secret: nil, key: RouteKey(user: "alice"), stripPrefix: strip, basePath: base)
+            #expect(HeaderRewriting.upstreamRequest(request, target: target, configuration: .init(), clientAddress: nil).path == expected)
+        }
+    }
+
     @Test func stripsHopByHopCredentialsAndHubCookie() throws {
         var fields = HTTPFields()
         fields[.connection] = "keep-alive, X-Private"
