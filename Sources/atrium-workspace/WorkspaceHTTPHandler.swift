@@ -118,7 +118,7 @@ final class WorkspaceHTTPHandler: ChannelDuplexHandler, RemovableChannelHandler 
         let path = question.map { uri[..<$0] } ?? uri
         state = .responded
 
-        guard routes.isAuthorized(head.headers) else {
+        guard routes.isAuthorized(head.headers, query: question.map { uri[uri.index(after: $0)...] }) else {
             return sendJSON(context: context, head, .forbidden, JSONText.error(.forbidden, "missing or invalid token"))
         }
         guard let route = routes.route(path: path) else {

@@ -131,8 +131,8 @@ enum WorkspaceMain {
         let upgrader = NIOWebSocketServerUpgrader(
             maxFrameSize: 16 << 20,
             shouldUpgrade: { channel, head in
-                let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
-                guard routes.route(path: path) == .websocket, routes.isAuthorized(head.headers) else {
+                let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+                guard routes.route(path: parts[0]) == .websocket, routes.isAuthorized(head.headers, query: parts.count > 1 ? parts[1] : nil) else {
                     // The request goes on to WorkspaceHTTPHandler, which answers 403 or 404.
                     return channel.eventLoop.makeSucceededFuture(nil)
                 }

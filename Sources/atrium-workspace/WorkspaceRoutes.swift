@@ -57,10 +57,17 @@ final class WorkspaceRoutes: Sendable {
         return .notFound
     }
 
-    /// True when no secret is configured, or the request carries `Authorization: token <secret>`.
-    /// The scheme is case-insensitive; the token is compared in constant time.
-    func isAuthorized(_ headers: HTTPHeaders) -> Bool {
+    /// True when no secret is configured, or the request carries `Authorization: token <secret>`
+    /// or (as jupyter-server accepts, and as a Kubernetes service proxy leaves it) `token=<secret>`
+    /// in its query. The scheme is case-insensitive; the token is compared in constant time.
+    func isAuthorized(_ headers: HTTPHeaders, query: Substring? = nil) -> Bool {
         guard let secret else { return true }
+        if let query {
+            for item in query.split(separator: "&") where item.hasPrefix("token=") {
+                let value = item.dropFirst(6)
+                if constantTimeEquals(Array((value.removingPercentEncoding ?? String(value)).utf8), secret) { return true }
+            }
+        }
         guard let value = headers.first(name: "authorization") else { return false }
         var bytes = Substring(value).utf8[...]
         while bytes.first == UInt8(ascii: " ") { bytes = bytes.dropFirst() }
