@@ -120,6 +120,7 @@ let package = Package(
                 "AtriumModel", "AtriumSpawn",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -257,8 +258,14 @@ let package = Package(
         .testTarget(
             name: "AtriumKubernetesTests",
             dependencies: [
-                "AtriumKubernetes", "AtriumSpawn", "AtriumStore", "AtriumAuth", "AtriumModel",
+                "AtriumKubernetes", "AtriumSpawn", "AtriumStore", "AtriumAuth", "AtriumModel", "AtriumProxy", "AtriumTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -423,9 +423,16 @@ public enum ConfigurationKeys {
             show: { "\($0.kubernetes.deleteVolumeOnDeleteForever)" }) { c, v throws(ConfigurationError) in
             c.kubernetes.deleteVolumeOnDeleteForever = try v.bool()
         },
-        key("kubernetes.endpoint_mode", "dns", "How the hub reaches workspaces: the Service's cluster DNS name (the hub runs in the cluster).",
+        key("kubernetes.endpoint_mode", "dns | api_proxy",
+            "How the hub reaches workspaces: the Service's cluster DNS name (the hub runs in the cluster), or the API server's service proxy (the hub runs outside, e.g. on a laptop).",
             show: { $0.kubernetes.endpointMode.rawValue }) { c, v throws(ConfigurationError) in
             c.kubernetes.endpointMode = try v.choice(KubernetesConfiguration.EndpointMode.self)
+        },
+        key("kubernetes.api_proxy_port", "integer", "With api_proxy: the loopback port of the hub's relay to the API server (0: any free port).",
+            show: { "\($0.kubernetes.apiProxyPort)" }) { c, v throws(ConfigurationError) in c.kubernetes.apiProxyPort = try v.int(0...65535) },
+        key("kubernetes.api_server_cidrs", "list of CIDRs", "With api_proxy: the API server's addresses, which each workspace's NetworkPolicy admits.",
+            show: { "[" + $0.kubernetes.apiServerCIDRs.joined(separator: ", ") + "]" }) { c, v throws(ConfigurationError) in
+            c.kubernetes.apiServerCIDRs = try v.list()
         },
         key("kubernetes.cluster_domain", "domain", "The cluster's DNS domain.",
             show: { $0.kubernetes.clusterDomain }) { c, v throws(ConfigurationError) in c.kubernetes.clusterDomain = try v.string() },

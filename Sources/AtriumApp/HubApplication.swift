@@ -61,7 +61,7 @@ public enum HubApplication {
             let httpClient = HTTPClient.shared
             let routes = RouteTable()
             let activity = ActivityRecorder()
-            let (backend, backendServices) = try makeBackend(configuration, logger: logger)
+            let (backend, backendServices) = try await makeBackend(configuration, logger: logger)
             let manager = ServerManager(
                 store: store, backend: backend, settings: configuration.spawn,
                 probe: HTTPReadinessProbe(client: httpClient), routes: routes, metrics: metrics, logger: logger)
@@ -122,14 +122,20 @@ public enum HubApplication {
 
     /// The configured backend and the services it needs running. A `switch`, so a new backend
     /// cannot be forgotten here.
-    static func makeBackend(_ configuration: HubConfiguration, logger: Logger) throws -> (AnyBackend, [any Service]) {
+    static func makeBackend(_ configuration: HubConfiguration, logger: Logger) async throws -> (AnyBackend, [any Service]) {
         switch configuration.backend {
         case .kubernetes:
             var kubernetes = configuration.kubernetes
             kubernetes.storage = configuration.kubernetesStorage.storage
             let client = try KubernetesClient(connection: try kubernetes.connection(), requestTimeout: kubernetes.requestTimeout)
             let cache = WorkspaceCache(client: client, namespace: kubernetes.namespace, logger: logger)
-            return (AnyBackend(KubernetesBackend(configuration: kubernetes, client: client, cache: cache, logger: logger)), [cache])
+            // Bound now: restored servers' endpoints name the relay's port.
+            let relay: ServiceProxyRelay? = kubernetes.endpointMode == .apiProxy
+                ? try await ServiceProxyRelay.start(
+                    connection: client.connection, namespace: kubernetes.namespace, port: kubernetes.apiProxyPort, logger: logger)
+                : nil
+            let backend = try KubernetesBackend(configuration: kubernetes, client: client, cache: cache, relay: relay, logger: logger)
+            return (AnyBackend(backend), [cache] + (relay.map { [$0] } ?? []))
         case .local:
             let local = configuration.local
             let preset = LocalBackendConfiguration.presets[local.preset]

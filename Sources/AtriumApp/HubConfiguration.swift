@@ -154,6 +154,14 @@ public struct HubConfiguration: Sendable {
             if kubernetes.namespace.range(of: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", options: .regularExpression) == nil || kubernetes.namespace.count > 63 {
                 throw ConfigurationError(key: "kubernetes.namespace", problem: "must be a DNS label (lower-case letters, digits and '-')")
             }
+            if let bad = kubernetes.apiServerCIDRs.first(where: { !Self.isCIDR($0) }) {
+                throw ConfigurationError(key: "kubernetes.api_server_cidrs", problem: "'\(bad)' is not a CIDR such as 172.18.0.2/32 or fd00::1/128")
+            }
+            if kubernetes.endpointMode == .apiProxy, kubernetes.networkPolicy, kubernetes.apiServerCIDRs.isEmpty {
+                throw ConfigurationError(
+                    key: "kubernetes.api_server_cidrs",
+                    problem: "must list the API server's addresses with endpoint_mode api_proxy, so the workspaces' NetworkPolicy admits its service proxy (kubectl get endpoints kubernetes -n default shows them), or set kubernetes.network_policy: false")
+            }
         }
         if simulatedStartDelay.max < simulatedStartDelay.min {
             throw ConfigurationError(key: "simulated.start_delay_max", problem: "must not be shorter than simulated.start_delay_min")
@@ -167,6 +175,21 @@ public struct HubConfiguration: Sendable {
         if let overlap = auth.adminUsers.intersection(auth.blockedUsers).sorted().first {
             throw ConfigurationError(key: "auth.blocked_users", problem: "blocks \(overlap), who is also in auth.admin_users")
         }
+    }
+}
+
+extension HubConfiguration {
+    /// `a.b.c.d/n` (n ≤ 32) or an IPv6 address with `/n` (n ≤ 128).
+    static func isCIDR(_ text: String) -> Bool {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let bits = Int(parts[1]), parts[1].allSatisfy(\.isNumber) else { return false }
+        let address = String(parts[0])
+        if address.contains(":") {
+            var storage = in6_addr()
+            return bits <= 128 && inet_pton(AF_INET6, address, &storage) == 1
+        }
+        var storage = in_addr()
+        return bits <= 32 && inet_pton(AF_INET, address, &storage) == 1
     }
 }
 

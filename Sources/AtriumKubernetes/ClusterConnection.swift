@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import Yams
 
 /// How to reach and authenticate to one API server: what a kubeconfig context or the pod's
@@ -31,6 +32,26 @@ public struct ClusterConnection: Sendable, Equatable {
             return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
         return token
+    }
+
+    /// The TLS settings for `https` servers (CA, client certificate and key, verification);
+    /// `nil` for plain `http`.
+    public func tlsConfiguration() throws -> TLSConfiguration? {
+        guard server.scheme == "https" else { return nil }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        do {
+            if let certificateAuthority {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(certificateAuthority))
+            }
+            if let clientCertificate, let clientKey {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(clientCertificate).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: clientKey, format: .pem))
+            }
+        } catch {
+            throw KubernetesError.configuration("cannot load the cluster's TLS certificates or key: \(error)")
+        }
+        if insecureSkipTLSVerify { tls.certificateVerification = .none }
+        return tls
     }
 
     // MARK: - In-cluster

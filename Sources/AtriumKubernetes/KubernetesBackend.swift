@@ -32,13 +32,22 @@ public struct KubernetesBackend: Backend {
     public let configuration: KubernetesConfiguration
     let client: KubernetesClient
     public let cache: WorkspaceCache
+    /// With `endpoint_mode: api_proxy`, the relay endpoints point at.
+    public let relay: ServiceProxyRelay?
     let logger: Logger
 
-    /// `cache` must run (as a Service) for status reads to be served from memory.
-    public init(configuration: KubernetesConfiguration, client: KubernetesClient, cache: WorkspaceCache, logger: Logger) {
+    /// `cache` must run (as a Service) for status reads to be served from memory. `relay` is
+    /// required in `api_proxy` mode and unused otherwise.
+    public init(
+        configuration: KubernetesConfiguration, client: KubernetesClient, cache: WorkspaceCache, relay: ServiceProxyRelay? = nil, logger: Logger
+    ) throws {
+        if configuration.endpointMode == .apiProxy, relay == nil {
+            throw KubernetesError.configuration("endpoint_mode api_proxy needs the service-proxy relay")
+        }
         self.configuration = configuration
         self.client = client
         self.cache = cache
+        self.relay = relay
         self.logger = logger
     }
 
@@ -75,6 +84,7 @@ public struct KubernetesBackend: Backend {
         input.uid = configuration.uid
         input.imagePullPolicy = configuration.imagePullPolicy
         input.secretEnvironment = environment.filter { Self.isCredential($0.key) }
+        if configuration.endpointMode == .apiProxy { input.admittedCIDRs = configuration.apiServerCIDRs }
         return input
     }
 
@@ -220,8 +230,14 @@ public struct KubernetesBackend: Backend {
         return nil
     }
 
+    /// The Service's cluster DNS name, or (`api_proxy`) the relay with the service-proxy path.
     public func endpoint(_ state: State) -> WorkspaceEndpoint {
-        WorkspaceEndpoint(
+        if configuration.endpointMode == .apiProxy, let relay {
+            return WorkspaceEndpoint(
+                address: .tcp(host: relay.host, port: relay.port), secret: nil, stripPrefix: state.stripPrefix,
+                basePath: relay.basePath(service: state.workload, port: state.port))
+        }
+        return WorkspaceEndpoint(
             address: .tcp(host: "\(state.workload).\(state.namespace).svc.\(configuration.clusterDomain)", port: state.port), secret: nil,
             stripPrefix: state.stripPrefix)
     }

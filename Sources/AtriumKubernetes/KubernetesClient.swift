@@ -21,22 +21,7 @@ public final class KubernetesClient: Sendable {
         configuration.timeout = .init(connect: .seconds(10), read: nil)
         // Watches hold connections open; hundreds of concurrent starts need more than the default 8.
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
-        if connection.server.scheme == "https" {
-            var tls = TLSConfiguration.makeClientConfiguration()
-            do {
-                if let ca = connection.certificateAuthority {
-                    tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
-                }
-                if let cert = connection.clientCertificate, let key = connection.clientKey {
-                    tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(cert).map { .certificate($0) }
-                    tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
-                }
-            } catch {
-                throw KubernetesError.configuration("cannot load the cluster's TLS certificates or key: \(error)")
-            }
-            if connection.insecureSkipTLSVerify { tls.certificateVerification = .none }
-            configuration.tlsConfiguration = tls
-        }
+        configuration.tlsConfiguration = try connection.tlsConfiguration()
         http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 

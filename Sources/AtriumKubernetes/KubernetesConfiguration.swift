@@ -6,6 +6,9 @@ public struct KubernetesConfiguration: Sendable, Equatable {
     public enum EndpointMode: String, Sendable, CaseIterable {
         /// The Service's cluster DNS name: the hub runs in the cluster.
         case dns
+        /// The API server's service proxy, through a ``ServiceProxyRelay`` on loopback: the hub
+        /// runs outside the cluster (a laptop), with only the API server reachable.
+        case apiProxy = "api_proxy"
     }
 
     /// A ready-made workspace program.
@@ -70,6 +73,11 @@ public struct KubernetesConfiguration: Sendable, Equatable {
     /// Whether "delete forever" deletes the user's volume claim too. Default: false.
     public var deleteVolumeOnDeleteForever = false
     public var endpointMode: EndpointMode = .dns
+    /// With `api_proxy`: the loopback port of the relay (0: any free port).
+    public var apiProxyPort = 0
+    /// With `api_proxy`: the API server's addresses (CIDRs), which each workspace's
+    /// NetworkPolicy must admit, as service-proxy traffic comes from there.
+    public var apiServerCIDRs: [String] = []
     /// The cluster's DNS domain. Default: cluster.local.
     public var clusterDomain = "cluster.local"
     /// Labels of the hub's pods, the only peers the NetworkPolicy admits.

@@ -93,6 +93,22 @@ public struct NetworkPolicyIngressRule: Codable, Sendable, Equatable {
 public struct NetworkPolicyPeer: Codable, Sendable, Equatable {
     public var podSelector: LabelSelector?
     public var namespaceSelector: LabelSelector?
+    public var ipBlock: IPBlock?
+
+    public init(podSelector: LabelSelector? = nil, namespaceSelector: LabelSelector? = nil, ipBlock: IPBlock? = nil) {
+        self.podSelector = podSelector
+        self.namespaceSelector = namespaceSelector
+        self.ipBlock = ipBlock
+    }
+}
+
+/// Addresses outside the pod network (`cidr`, e.g. `172.18.0.2/32`).
+public struct IPBlock: Codable, Sendable, Equatable {
+    public var cidr: String
+
+    public init(cidr: String) {
+        self.cidr = cidr
+    }
 }
 
 public struct NetworkPolicyPort: Codable, Sendable, Equatable {

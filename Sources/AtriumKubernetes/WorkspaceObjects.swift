@@ -49,6 +49,9 @@ public struct WorkspaceInput: Sendable, Equatable {
     public var uid = 1000
     /// Labels of the hub's pods: the only peers the NetworkPolicy lets in.
     public var hubPodLabels: [String: String]
+    /// Addresses the NetworkPolicy also lets in: the API server's, when the hub reaches
+    /// workspaces through its service proxy.
+    public var admittedCIDRs: [String] = []
 
     public init(
         namespace: String, names: WorkspaceNames, image: String, port: Int, command: [String]? = nil, args: [String]? = nil,
@@ -189,15 +192,17 @@ public enum WorkspaceObjects {
             spec: PVCSpec(accessModes: ["ReadWriteOnce"], resources: VolumeResourceRequirements(requests: ["storage": size]), storageClassName: storageClass))
     }
 
-    /// Lets in only the hub's pods, on the workspace port.
+    /// Lets in only the hub's pods (and `admittedCIDRs`, the API server), on the workspace port.
     public static func networkPolicy(_ input: WorkspaceInput) -> NetworkPolicy {
-        NetworkPolicy(
+        let peers = [NetworkPolicyPeer(podSelector: LabelSelector(matchLabels: input.hubPodLabels))]
+            + input.admittedCIDRs.map { NetworkPolicyPeer(ipBlock: IPBlock(cidr: $0)) }
+        return NetworkPolicy(
             metadata: meta(input, name: input.names.workload, type: "workspace"),
             spec: NetworkPolicySpec(
                 podSelector: LabelSelector(matchLabels: [AtriumLabels.workspace: input.names.workload]), policyTypes: ["Ingress"],
                 ingress: [
                     NetworkPolicyIngressRule(
-                        from: [NetworkPolicyPeer(podSelector: LabelSelector(matchLabels: input.hubPodLabels))],
+                        from: peers,
                         ports: [NetworkPolicyPort(port: input.port, protocol: "TCP")])
                 ]))
     }

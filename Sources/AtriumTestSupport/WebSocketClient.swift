@@ -80,7 +80,7 @@ public func connectWebSocket(port: Int, path: String, headers: [(String, String)
     let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
         .channelInitializer { channel in
             let requestHandler = UpgradeRequestHandler(path: path, host: "127.0.0.1:\(port)", extraHeaders: headers, events: continuation)
-            let upgrader = NIOWebSocketClientUpgrader(upgradePipelineHandler: { channel, _ in
+            let upgrader = NIOWebSocketClientUpgrader(maxFrameSize: 1 << 24, upgradePipelineHandler: { channel, _ in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(FrameCollector(events: continuation))
                 }

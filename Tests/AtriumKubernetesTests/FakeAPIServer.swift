@@ -1,6 +1,8 @@
 import AtriumKubernetes
+import AtriumProxy
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdTLS
 import NIOSSL
 import Logging
@@ -181,55 +183,87 @@ struct FakeAPIServer {
     /// Runs the server, calls `body` with its URL, and stops it.
     /// With `tls`, the server speaks HTTPS (and may ask for client certificates) and `body`
     /// gets an `https://127.0.0.1:PORT` URL.
+    static func response(_ answer: FakeResponse) -> Response {
+        switch answer {
+        case .json(let status, let data):
+            return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        case .text(let text):
+            return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        case .stream(let stream):
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: ResponseBody { writer in
+                    for await line in stream { try await writer.write(ByteBuffer(bytes: line)) }
+                    try await writer.finish(nil)
+                })
+        }
+    }
+
     static func with<T: Sendable>(
         _ cluster: FakeCluster = FakeCluster(), tls: TLSConfiguration? = nil, _ body: @Sendable (FakeCluster, URL) async throws -> T
     ) async throws -> T {
         let router = Router()
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+            if let proxyPath = ServiceProxyPath(request.uri.path) {
+                switch await cluster.proxyTarget(proxyPath, authorization: request.headers[.authorization]) {
+                case .success(let port):
+                    do {
+                        return try await FakeCluster.forward(request, proxyPath, port: port)
+                    } catch {
+                        // The API server's answer when the pod does not take the connection.
+                        return Self.response(FakeCluster.status(503, "ServiceUnavailable", "error trying to reach service: \(error)"))
+                    }
+                case .failure(let refusal): return Self.response(refusal.response)
+                }
+            }
             var query: [String: String] = [:]
             for (k, v) in request.uri.queryParameters { query[String(k)] = String(v) }
             if let type = request.headers[.contentType] { query["__content_type"] = type }
             let body = try await request.body.collect(upTo: 16 << 20)
             let fake = FakeRequest(method: request.method.rawValue, path: request.uri.path, query: query, body: Data(buffer: body))
-            switch await cluster.handle(fake) {
-            case .json(let status, let data):
-                return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
-            case .text(let text):
-                return Response(status: .ok, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: text)))
-            case .stream(let stream):
-                return Response(
-                    status: .ok, headers: [.contentType: "application/json"],
-                    body: ResponseBody { writer in
-                        for await line in stream { try await writer.write(ByteBuffer(bytes: line)) }
-                        try await writer.finish(nil)
-                    })
-            }
+            return Self.response(await cluster.handle(fake))
         }
-        for method in [HTTPRequest.Method.get, .post, .patch, .delete, .put] {
+        for method in [HTTPRequest.Method.get, .post, .patch, .delete, .put, .head] {
             router.on("/**", method: method, use: handler)
         }
-        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var logger = Logger(label: "fake-apiserver")
         logger.logLevel = .critical
-        let app = Application(
-            router: router, server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
-            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            }, logger: logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.runService(gracefulShutdownSignals: [])
-                return nil
-            }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw CancellationError() }
+        // Upgrades on service-proxy paths are tunnelled by Atrium's reverse proxy in front of the routes.
+        let serviceProxy = ReverseProxy(
+            configuration: ProxyConfiguration(pathPrefix: "/api/v1/namespaces/", strippedCookieNames: []),
+            gatekeeper: FakeServiceProxyGatekeeper(cluster: cluster), logger: logger)
+        let server: HTTPServerBuilder = .http1(configuration: .init(additionalChannelHandlers: [serviceProxy.makeHandler()]))
+        return try await withLocalServer(router: router, server: try tls.map { try .tls(server, tlsConfiguration: $0) } ?? server) { port in
             let result = try await body(cluster, URL(string: "\(tls == nil ? "http" : "https")://127.0.0.1:\(port)")!)
             await cluster.closeWatches()
-            group.cancelAll()
             return result
         }
+    }
+}
+
+/// Runs `router` on a free loopback port for the length of `body`, which receives the port.
+func withLocalServer<T: Sendable>(
+    router: Router<BasicRequestContext>, server: HTTPServerBuilder = .http1(), _ body: @Sendable (Int) async throws -> T
+) async throws -> T {
+    let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+    var logger = Logger(label: "local-server")
+    logger.logLevel = .critical
+    let app = Application(
+        router: router, server: server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+        onServerRunning: { channel in
+            portContinuation.yield(channel.localAddress?.port ?? 0)
+            portContinuation.finish()
+        }, logger: logger)
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await app.runService(gracefulShutdownSignals: [])
+            return nil
+        }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else { throw CancellationError() }
+        let result = try await body(port)
+        group.cancelAll()
+        return result
     }
 }
 

@@ -38,6 +38,10 @@ actor FakeCluster {
     private(set) var requests: [String] = []
     /// The next `n` watch requests fail with 500.
     var failingWatches = 0
+    /// Service name → port on 127.0.0.1 of the local server standing in for its pods.
+    var upstreams: [String: Int] = [:]
+    /// The bearer token service-proxy requests must carry.
+    var requiredBearer: String?
 
     init(validator: SchemaValidator? = .shared) {
         self.validator = validator

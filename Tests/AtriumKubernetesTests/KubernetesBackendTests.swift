@@ -27,22 +27,27 @@ struct KubeHub: Sendable {
 
     static let namespace = "course"
 
-    static func make(url: URL, cluster: FakeCluster, store: Store, configure: (inout KubernetesConfiguration) -> Void = { _ in }, limit: Int = 100) throws -> KubeHub {
+    /// `probe` replaces the one that asks the fake whether the pod is ready; `relay` is the
+    /// api_proxy mode's; `connection` replaces a plain one to `url`.
+    static func make(
+        url: URL, cluster: FakeCluster, store: Store, configure: (inout KubernetesConfiguration) -> Void = { _ in }, limit: Int = 100,
+        connection: ClusterConnection? = nil, probe: (any ReadinessProbe)? = nil, relay: ServiceProxyRelay? = nil
+    ) throws -> KubeHub {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         var configuration = KubernetesConfiguration()
         configuration.namespace = namespace
         configuration.starterFilesPath = "/tmp"
         configure(&configuration)
-        let client = try KubernetesClient(connection: ClusterConnection(server: url), requestTimeout: .seconds(20))
+        let client = try KubernetesClient(connection: connection ?? ClusterConnection(server: url), requestTimeout: .seconds(20))
         let cache = WorkspaceCache(client: client, namespace: configuration.namespace, logger: logger)
-        let backend = KubernetesBackend(configuration: configuration, client: client, cache: cache, logger: logger)
+        let backend = try KubernetesBackend(configuration: configuration, client: client, cache: cache, relay: relay, logger: logger)
         var settings = SpawnSettings()
         settings.concurrentSpawnLimit = limit
         settings.slowSpawnTimeout = .seconds(60)
         settings.readyTimeout = .seconds(20)
         settings.startTimeout = .seconds(30)
-        return KubeHub(store: store, manager: ServerManager(store: store, backend: AnyBackend(backend), settings: settings, probe: FakeClusterProbe(cluster: cluster), logger: logger),
+        return KubeHub(store: store, manager: ServerManager(store: store, backend: AnyBackend(backend), settings: settings, probe: probe ?? FakeClusterProbe(cluster: cluster), logger: logger),
             backend: backend, client: client, cacheTask: Task { try await cache.run() })
     }
 

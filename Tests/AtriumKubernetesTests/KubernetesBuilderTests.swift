@@ -62,6 +62,16 @@ struct KubernetesBuilderTests {
         #expect(!KubernetesBackend.isCredential("USER_ID"))
     }
 
+    @Test("api_proxy: the NetworkPolicy also admits the API server's addresses")
+    func networkPolicyAdmitsTheAPIServer() throws {
+        var input = Self.input()
+        input.admittedCIDRs = ["172.18.0.2/32", "fd00::1/128"]
+        let policy = WorkspaceObjects.networkPolicy(input)
+        try golden("networkpolicy-api-proxy", policy)
+        #expect(policy.spec?.ingress.first?.from.compactMap { $0.ipBlock?.cidr } == ["172.18.0.2/32", "fd00::1/128"])
+        #expect(try validate(policy) == [])
+    }
+
     @Test func goldenDeploymentWithHostPath() throws {
         let input = Self.input(storage: .hostPath(studentsDir: "/data/students"))
         try golden("deployment-hostpath", WorkspaceObjects.deployment(input))
