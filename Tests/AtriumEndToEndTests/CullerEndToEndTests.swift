@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import AtriumTestSupport
 import Foundation
 import NIOCore
 import Testing

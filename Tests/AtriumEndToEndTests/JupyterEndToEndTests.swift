@@ -5,12 +5,6 @@ import NIOCore
 import NIOWebSocket
 import Testing
 
-/// Whether a real jupyter-server is installed (CI installs it; without it the test fails in CI).
-let jupyterServerInstalled: Bool = {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-    return path.split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/jupyter-server") }
-}()
-
 @Suite("jupyter-server through Atrium", .serialized)
 struct JupyterEndToEndTests {
     @Test(
@@ -61,34 +55,9 @@ struct JupyterEndToEndTests {
         #expect(kernel.status == 201, "\(kernel.text)")
         let kernelID = try #require((kernel.json as? [String: Any])?["id"] as? String)
 
-        let (channel, events) = try await connectWebSocket(
-            port: hub.port, path: "/user/ann/api/kernels/\(kernelID)/channels", headers: [("Cookie", cookie)])
-        var iterator = events.makeAsyncIterator()
-        guard case .upgraded? = await iterator.next() else { Issue.record("the kernel WebSocket was refused"); return }
-        let request: [String: Any] = [
-            "header": ["msg_id": UUID().uuidString, "username": "ann", "session": UUID().uuidString, "msg_type": "execute_request", "version": "5.3"],
-            "parent_header": [:], "metadata": [:], "channel": "shell", "buffers": [],
-            "content": ["code": "print(6 * 7)", "silent": false, "store_history": false, "user_expressions": [:], "allow_stdin": false],
-        ]
-        let data = try JSONSerialization.data(withJSONObject: request)
-        try await channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(bytes: data)))
-        var output: String?
-        var text = ""
-        for _ in 0..<500 {
-            guard case .frame(let frame)? = await iterator.next() else { break }
-            if frame.opcode == .text || frame.opcode == .continuation {
-                text += String(buffer: frame.unmaskedData)
-                guard frame.fin else { continue }
-                defer { text = "" }
-                guard let message = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { continue }
-                if message["msg_type"] as? String == "stream", let content = message["content"] as? [String: Any] {
-                    output = content["text"] as? String
-                    break
-                }
-            }
-        }
-        #expect(output == "42\n")
-        try? await channel.close().get()
+        let run = try await runOnKernel(
+            port: hub.port, path: "/user/ann/api/kernels/\(kernelID)/channels", headers: [("Cookie", cookie)], code: "print(6 * 7)")
+        #expect(run == .output("42\n"))
 
         var after: String?
         for _ in 0..<100 {

@@ -4,34 +4,35 @@ import NIOCore
 import NIOHTTP1
 
 /// The real `atrium` binary, started in a temporary folder on a free port.
-final class HubProcess: @unchecked Sendable {
-    static var binary: String {
+public final class HubProcess: @unchecked Sendable {
+    public static var binary: String {
         if let path = ProcessInfo.processInfo.environment["ATRIUM_BINARY"] { return path }
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         return root.appendingPathComponent(".build/debug/atrium").path
     }
 
-    let directory: URL
+    public let directory: URL
     private var process: Process?
-    private(set) var port = 0
-    var baseURL: String { "http://127.0.0.1:\(port)" }
-    var firstStartOutput = ""
+    public private(set) var port = 0
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var firstStartOutput = ""
 
-    init() throws {
+    public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("atrium-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     }
 
-    /// Runs an `atrium` subcommand in the hub's folder and returns its standard output.
+    /// Runs an `atrium` subcommand in the hub's folder and returns its standard output (with
+    /// its standard error after it when `withErrors`).
     @discardableResult
-    func run(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, output: String) {
+    public func run(_ arguments: [String], stdin: String? = nil, withErrors: Bool = false) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = arguments
         p.currentDirectoryURL = directory
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        p.standardError = withErrors ? out : FileHandle.nullDevice
         if let stdin {
             let input = Pipe()
             p.standardInput = input
@@ -47,7 +48,7 @@ final class HubProcess: @unchecked Sendable {
     }
 
     /// Starts `atrium serve --port 0` and waits (bounded) for its "listening" line.
-    func start(extra: [String] = []) throws {
+    public func start(extra: [String] = []) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["serve", "--port", "0", "--log-level", "warning"] + extra
@@ -73,7 +74,7 @@ final class HubProcess: @unchecked Sendable {
     }
 
     /// Stops the hub with SIGTERM and waits for it.
-    func stop() {
+    public func stop() {
         guard let p = process, p.isRunning else { return }
         p.terminate()
         p.waitUntilExit()
@@ -86,29 +87,35 @@ final class HubProcess: @unchecked Sendable {
     }
 }
 
-struct HubError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct HubError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
 
 /// A small HTTP helper over AsyncHTTPClient (redirects are not followed: tests look at them).
-struct API {
-    static let client = HTTPClient(
+public struct API: Sendable {
+    public static let client = HTTPClient(
         eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
 
-    let base: String
-    var token: String?
-    var headers: [(String, String)] = []
+    public let base: String
+    public var token: String?
+    public var headers: [(String, String)] = []
 
-    struct Reply {
-        let status: Int
-        let body: Data
-        let headers: HTTPHeaders
-        var json: Any? { try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) }
-        var text: String { String(decoding: body, as: UTF8.self) }
+    public init(base: String, token: String? = nil, headers: [(String, String)] = []) {
+        self.base = base
+        self.token = token
+        self.headers = headers
     }
 
-    func call(_ method: HTTPMethod, _ path: String, json: Any? = nil, form: String? = nil, extraHeaders: [(String, String)] = []) async throws -> Reply {
+    public struct Reply: Sendable {
+        public let status: Int
+        public let body: Data
+        public let headers: HTTPHeaders
+        public var json: Any? { try? JSONSerialization.jsonObject(with: body, options: [.fragmentsAllowed]) }
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    public func call(_ method: HTTPMethod, _ path: String, json: Any? = nil, form: String? = nil, extraHeaders: [(String, String)] = []) async throws -> Reply {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "token \(token)") }
