@@ -112,6 +112,11 @@ final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // A request body goes on as it comes: flushed after each read, not only at its end.
+        upstreamSide?.flush()
+    }
+
     func read(context: ChannelHandlerContext) {
         // Upload backpressure: read from the hub only while the API server takes more.
         if let upstreamSide, !upstreamSide.isWritable {
@@ -172,8 +177,6 @@ final class RelayHandler: ChannelDuplexHandler, RemovableChannelHandler {
     /// Answers the current request itself and drops whatever of it is still to come.
     private func refuse(_ status: HTTPResponseStatus, _ message: String, _ context: ChannelHandlerContext) {
         discardingBody = true
-        exchange = Exchange(
-            route: RelayRoutes.Route(uri: "", proxyPath: ""), secret: nil, keepAlive: false, isUpgrade: false, isHead: false)
         answer(status, message, context)
     }
 

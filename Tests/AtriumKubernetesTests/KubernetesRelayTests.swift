@@ -198,7 +198,7 @@ struct KubernetesRelayTests {
         }
     }
 
-    @Test("WebSocket and the secret check of a real workspace program (atrium-workspace) through the relay")
+    @Test("WebSocket, large bodies both ways and the secret check of a real workspace program (atrium-workspace) through the relay")
     func webSocketThroughRelay() async throws {
         let binary = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(".build/debug/atrium-workspace").path
@@ -224,6 +224,20 @@ struct KubernetesRelayTests {
                 }
                 #expect(answered, "the workspace accepts the secret the relay moved into the query")
                 #expect(try await get("http://127.0.0.1:\(relay.port)\(base)/user/ann/api/status", secret: "wrong").status == 403)
+
+                // Large bodies stream through the relay both ways and arrive whole.
+                var upload = HTTPClientRequest(url: "http://127.0.0.1:\(relay.port)\(base)/user/ann/echo")
+                upload.method = .POST
+                upload.headers.add(name: "Authorization", value: "token \(secret)")
+                let sent = ByteBuffer(bytes: (0..<(8 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+                upload.body = .bytes(sent)
+                let echoed = try await Self.client.execute(upload, timeout: .seconds(60))
+                #expect(echoed.status == .ok)
+                #expect(try await echoed.body.collect(upTo: 16 << 20) == sent)
+                var download = HTTPClientRequest(url: "http://127.0.0.1:\(relay.port)\(base)/user/ann/download?bytes=20000000")
+                download.headers.add(name: "Authorization", value: "token \(secret)")
+                let downloaded = try await Self.client.execute(download, timeout: .seconds(60))
+                #expect(try await downloaded.body.collect(upTo: 32 << 20).readableBytes == 20_000_000)
 
                 let (channel, events) = try await connectWebSocket(
                     port: relay.port, path: "\(base)/user/ann/ws", headers: [("Authorization", "token \(secret)")])
