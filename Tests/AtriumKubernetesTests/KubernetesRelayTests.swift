@@ -266,4 +266,41 @@ struct KubernetesRelayTests {
             }
         }
     }
+
+    @Test("a restarted hub reattaches through its new relay (a new port and key); the old relay is gone")
+    func restartUsesTheNewRelay() async throws {
+        try await withRelayHub { cluster, url, hub, relay, ann in
+            try await FakePod.with { podPort in
+                await cluster.setUpstream(service: Self.workload, port: podPort)
+                #expect(try await hub.manager.start(user: ann, serverName: "") == .ready(url: "/user/ann/"))
+                let before = try #require(hub.manager.routes.all.first?.endpoint)
+                await hub.close()
+                try await relay.close()
+
+                var logger = Logger(label: "test")
+                logger.logLevel = .critical
+                let connection = hub.client.connection
+                let newRelay = try await ServiceProxyRelay.start(connection: connection, namespace: Self.ns, logger: logger)
+                let second = try KubeHub.make(
+                    url: url, cluster: cluster, store: hub.store,
+                    configure: {
+                        $0.preset = "jupyter-server"
+                        $0.endpointMode = .apiProxy
+                        $0.apiServerCIDRs = ["172.18.0.2/32"]
+                    }, connection: connection, probe: HTTPReadinessProbe(client: HTTPClient.shared), relay: newRelay)
+                #expect(try await second.manager.restore().reattached == 1)
+                let after = try #require(second.manager.routes.all.first?.endpoint)
+                #expect(after.address == .tcp(host: "127.0.0.1", port: newRelay.port))
+                #expect(after.basePath != before.basePath, "a new key")
+                #expect(after.secret == before.secret, "the server keeps its secret")
+                let echo = try await get("http://127.0.0.1:\(newRelay.port)\(try #require(after.basePath))/user/ann/echo", secret: after.secret)
+                #expect(echo.status == 200)
+                await #expect(throws: (any Error).self) {
+                    _ = try await get("http://127.0.0.1:\(relay.port)\(try #require(before.basePath))/user/ann/echo", secret: before.secret)
+                }
+                await second.close()
+                try await newRelay.close()
+            }
+        }
+    }
 }
