@@ -24,8 +24,15 @@ public final class HubProcess: @unchecked Sendable {
 
     /// Runs an `atrium` subcommand in the hub's folder and returns its standard output (with
     /// its standard error after it when `withErrors`).
+    ///
+    /// The child is waited for on a thread of its own: a test waiting for it never holds one of
+    /// the few threads every other concurrently running test needs.
     @discardableResult
-    public func run(_ arguments: [String], stdin: String? = nil, withErrors: Bool = false) throws -> (status: Int32, output: String) {
+    public func run(_ arguments: [String], stdin: String? = nil, withErrors: Bool = false) async throws -> (status: Int32, output: String) {
+        try await Self.offload { try self.runWaiting(arguments, stdin: stdin, withErrors: withErrors) }
+    }
+
+    private func runWaiting(_ arguments: [String], stdin: String?, withErrors: Bool) throws -> (status: Int32, output: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = arguments
@@ -47,8 +54,21 @@ public final class HubProcess: @unchecked Sendable {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    /// Starts `atrium serve --port 0` and waits (bounded) for its "listening" line.
-    public func start(extra: [String] = []) throws {
+    /// Starts `atrium serve --port 0` and waits (bounded, on a thread of its own) for its
+    /// "listening" line.
+    public func start(extra: [String] = []) async throws {
+        try await Self.offload { try self.startWaiting(extra: extra) }
+    }
+
+    /// Runs blocking work (waiting for a child process) on a new thread, not on the cooperative
+    /// pool, which has as many threads as cores.
+    public static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try work() }) }.start()
+        }
+    }
+
+    private func startWaiting(extra: [String]) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["serve", "--port", "0", "--log-level", "warning"] + extra

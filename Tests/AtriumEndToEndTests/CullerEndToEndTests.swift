@@ -38,8 +38,8 @@ struct CullerHub {
             \(extraConfig)
             """
         try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let token = try hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
-        try hub.start(extra: ["--config", "atrium.yaml"])
+        let token = try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try await hub.start(extra: ["--config", "atrium.yaml"])
         let admin = API(base: hub.baseURL + "/hub/api", token: token)
         let created = try await admin.call(.POST, "/users", json: ["usernames": ["idle", "busy"]])
         #expect(created.status == 201, "\(created.text)")
@@ -94,7 +94,7 @@ struct CullerEndToEndTests {
         let c = try await CullerHub.start()
         defer { c.hub.stop() }
         // The scopes jupyterhub-idle-culler's README lists (admin:users only for --cull-users).
-        let made = try c.hub.run([
+        let made = try await c.hub.run([
             "token", "create", "culler", "--admin", "--config", "atrium.yaml",
             "--scopes", "list:users,read:users:activity,read:servers,delete:servers",
         ])

@@ -9,9 +9,9 @@ struct HubEndToEndTests {
     @Test("1,000 users: batch create, list with and without pagination, rename, admin, tokens, 403, delete")
     func usersAndTokens() async throws {
         let hub = try HubProcess()
-        let token = try hub.run(["token", "create", "ops", "--admin"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = try await hub.run(["token", "create", "ops", "--admin"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(token.count == 80)
-        try hub.start()
+        try await hub.start()
         defer { hub.stop() }
         let api = API(base: hub.baseURL + "/hub/api", token: token)
 
@@ -85,9 +85,9 @@ struct HubEndToEndTests {
         let hub = try HubProcess()
         try "auth:\n  max_failed_logins: 3\n  lockout_duration: 10m\n  bcrypt_cost: 4\n".write(
             to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let token = try hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
+        let token = try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        try hub.start(extra: ["--config", "atrium.yaml"])
+        try await hub.start(extra: ["--config", "atrium.yaml"])
         let pages = API(base: hub.baseURL)
         let xsrf = String(repeating: "ab", count: 20)
         let cookie = ("Cookie", "_xsrf=\(xsrf)")
@@ -104,7 +104,7 @@ struct HubEndToEndTests {
         let api = API(base: hub.baseURL + "/hub/api", token: token)
         let listed = try await api.call(.GET, "/users?approval=pending")
         #expect((listed.json as? [[String: Any]])?.map { $0["name"] as? String } == ["student"])
-        #expect(try hub.run(["user", "approve", "student", "--config", "atrium.yaml"]).status == 0)
+        #expect(try await hub.run(["user", "approve", "student", "--config", "atrium.yaml"]).status == 0)
 
         let login = try await pages.call(.POST, "/hub/login", form: "_xsrf=\(xsrf)&username=student&password=Tr1cky-Horse", extraHeaders: [cookie])
         #expect([302, 303].contains(login.status))
@@ -128,7 +128,7 @@ struct HubEndToEndTests {
         #expect(locked.status == 429)
 
         hub.stop()
-        try hub.start(extra: ["--config", "atrium.yaml"])
+        try await hub.start(extra: ["--config", "atrium.yaml"])
         defer { hub.stop() }
         let restarted = API(base: hub.baseURL)
         let stillLocked = try await restarted.call(.POST, "/hub/login", form: "_xsrf=\(xsrf)&username=student&password=Even-Tr1ckier", extraHeaders: [cookie])

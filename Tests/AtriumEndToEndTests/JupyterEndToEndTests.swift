@@ -28,9 +28,9 @@ struct JupyterEndToEndTests {
               bcrypt_cost: 4
             """
         try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let w = WorkspaceHub(hub: hub, token: try hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
+        let w = WorkspaceHub(hub: hub, token: try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
             .trimmingCharacters(in: .whitespacesAndNewlines))
-        try hub.start(extra: ["--config", "atrium.yaml"])
+        try await hub.start(extra: ["--config", "atrium.yaml"])
         defer { w.cleanUp() }
         try await w.addUsers(["ann"])
         let cookie = try await w.login("ann")

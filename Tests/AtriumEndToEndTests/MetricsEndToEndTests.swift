@@ -6,7 +6,7 @@ import Testing
 struct MetricsEndToEndTests {
     @Test("requests proxied to /user/alice/ raise atrium_proxy_requests_total on /hub/metrics of the real binary")
     func proxiedRequestsAreCounted() async throws {
-        let w = try WorkspaceHub.start()
+        let w = try await WorkspaceHub.start()
         defer { w.cleanUp() }
         let created = try await w.api.call(.POST, "/users", json: ["usernames": ["alice"]])
         #expect(created.status == 201, "\(created.text)")

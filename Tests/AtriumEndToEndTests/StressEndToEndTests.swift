@@ -9,7 +9,7 @@ struct StressHub {
     var endpoint: String { hub.baseURL + "/hub/api" }
     var api: API { API(base: endpoint, token: token) }
 
-    static func start(spawn: [String] = [], startDelay: (String, String) = ("20ms", "150ms")) throws -> StressHub {
+    static func start(spawn: [String] = [], startDelay: (String, String) = ("20ms", "150ms")) async throws -> StressHub {
         let hub = try HubProcess()
         let config = """
             backend: simulated
@@ -24,9 +24,9 @@ struct StressHub {
               bcrypt_cost: 4
             """
         try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let token = try hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
+        let token = try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        try hub.start(extra: ["--config", "atrium.yaml"])
+        try await hub.start(extra: ["--config", "atrium.yaml"])
         return StressHub(hub: hub, token: token)
     }
 
@@ -40,8 +40,13 @@ struct StressHub {
         }
     }
 
-    /// Runs `atrium stress ARGUMENTS` with no JUPYTERHUB_* variables unless given, bounded in time.
-    static func stress(_ arguments: [String], environment: [String: String] = [:], in directory: URL) throws -> Run {
+    /// Runs `atrium stress ARGUMENTS` with no JUPYTERHUB_* variables unless given, bounded in
+    /// time, waiting for it on a thread of its own.
+    static func stress(_ arguments: [String], environment: [String: String] = [:], in directory: URL) async throws -> Run {
+        try await HubProcess.offload { try stressWaiting(arguments, environment: environment, in: directory) }
+    }
+
+    private static func stressWaiting(_ arguments: [String], environment: [String: String], in directory: URL) throws -> Run {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: HubProcess.binary)
         p.arguments = ["stress"] + arguments
@@ -66,8 +71,8 @@ struct StressHub {
         return Run(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: stderr)
     }
 
-    func stress(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        try Self.stress(arguments, environment: environment, in: hub.directory)
+    func stress(_ arguments: [String], environment: [String: String] = [:]) async throws -> Run {
+        try await Self.stress(arguments, environment: environment, in: hub.directory)
     }
 
     /// The names of the stress-test users on the hub.
@@ -110,9 +115,9 @@ struct StressHub {
 struct StressEndToEndTests {
     @Test("stress-test -c 30 -b 10 --json: every phase done, figures in the JSON, no user left")
     func stressTest() async throws {
-        let s = try StressHub.start()
+        let s = try await StressHub.start()
         defer { s.hub.stop() }
-        let run = try s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "-c", "30", "-b", "10", "--json"])
+        let run = try await s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "-c", "30", "-b", "10", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let json = try #require(run.json, "stdout: \(run.stdout)")
         #expect(json["success"] as? Bool == true)
@@ -133,13 +138,13 @@ struct StressEndToEndTests {
 
     @Test("--keep keeps users (names continue), --dry-run changes nothing in the database, purge removes all")
     func keepDryRunPurge() async throws {
-        let s = try StressHub.start()
+        let s = try await StressHub.start()
         defer { s.hub.stop() }
         // Options after the subcommand work as well as before it.
-        let first = try s.stress(["stress-test", "-c", "12", "-b", "5", "-k", "-e", s.endpoint, "-t", s.token, "--json"])
+        let first = try await s.stress(["stress-test", "-c", "12", "-b", "5", "-k", "-e", s.endpoint, "-t", s.token, "--json"])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.phases["delete-users"] == nil)
-        let second = try s.stress(["-e", s.endpoint, "stress-test", "--count", "3", "--keep"], environment: ["JUPYTERHUB_API_TOKEN": s.token])
+        let second = try await s.stress(["-e", s.endpoint, "stress-test", "--count", "3", "--keep"], environment: ["JUPYTERHUB_API_TOKEN": s.token])
         #expect(second.status == 0, "\(second.stderr)")
         #expect(second.stdout.contains("wait-ready"))  // the table
         #expect(Set(try await s.stressUsers()) == Set((1...15).map { "hub-stress-test-\($0)" }))
@@ -149,16 +154,16 @@ struct StressEndToEndTests {
         for arguments in [
             ["stress-test", "-c", "20", "-b", "7"], ["purge"], ["activity-stress-test", "-c", "20", "--workers", "4"],
         ] {
-            let dry = try s.stress(["-e", s.endpoint, "-t", s.token, "--dry-run", "--json"] + arguments)
+            let dry = try await s.stress(["-e", s.endpoint, "-t", s.token, "--dry-run", "--json"] + arguments)
             #expect(dry.status == 0, "\(arguments): \(dry.stderr)")
             #expect(dry.json?["dry_run"] as? Bool == true)
             #expect((dry.json?["plan"] as? [String])?.isEmpty == false)
         }
-        let plan = try s.stress(["-e", s.endpoint, "-t", s.token, "--dry-run", "--json", "stress-test", "-c", "20", "-b", "7"])
+        let plan = try await s.stress(["-e", s.endpoint, "-t", s.token, "--dry-run", "--json", "stress-test", "-c", "20", "-b", "7"])
         #expect((plan.json?["plan"] as? [String])?.first?.contains("hub-stress-test-16 … hub-stress-test-35") == true)
         #expect(try await s.snapshot() == before)
 
-        let purge = try s.stress(["-e", s.endpoint, "-t", s.token, "purge", "--json"])
+        let purge = try await s.stress(["-e", s.endpoint, "-t", s.token, "purge", "--json"])
         #expect(purge.status == 0, "\(purge.stderr)")
         #expect(purge.json?["users"] as? Int == 15)
         #expect(purge.phases["delete-users"]?["operations"] as? Int == 15)
@@ -167,9 +172,9 @@ struct StressEndToEndTests {
 
     @Test("a hub that answers 429 to starts (concurrent_spawn_limit 1, no queue) still gets every server started")
     func tooManyRequests() async throws {
-        let s = try StressHub.start(spawn: ["concurrent_spawn_limit: 1", "spawn_queue_limit: 0"], startDelay: ("100ms", "200ms"))
+        let s = try await StressHub.start(spawn: ["concurrent_spawn_limit: 1", "spawn_queue_limit: 0"], startDelay: ("100ms", "200ms"))
         defer { s.hub.stop() }
-        let run = try s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "-c", "8", "-b", "8", "--json"])
+        let run = try await s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "-c", "8", "-b", "8", "--json"])
         #expect(run.status == 0, "\(run.stderr)")
         let start = try #require(run.phases["start-servers"])
         #expect(start["operations"] as? Int == 8)
@@ -180,9 +185,9 @@ struct StressEndToEndTests {
 
     @Test("activity-stress-test: concurrent workers send activity updates, the created users are deleted")
     func activity() async throws {
-        let s = try StressHub.start()
+        let s = try await StressHub.start()
         defer { s.hub.stop() }
-        let run = try s.stress(
+        let run = try await s.stress(
             ["activity-stress-test", "-c", "20", "--workers", "5", "--json"],
             environment: ["JUPYTERHUB_ENDPOINT": s.endpoint, "JUPYTERHUB_API_TOKEN": s.token])
         #expect(run.status == 0, "\(run.stderr)")
@@ -195,27 +200,27 @@ struct StressEndToEndTests {
 
     @Test("wrong token → 128, missing endpoint or bad options → 1, unreachable hub → 128, each with a clear message")
     func failures() async throws {
-        let s = try StressHub.start()
+        let s = try await StressHub.start()
         defer { s.hub.stop() }
-        let wrongToken = try s.stress(["-e", s.endpoint, "-t", "not-a-token", "stress-test", "-c", "2"])
+        let wrongToken = try await s.stress(["-e", s.endpoint, "-t", "not-a-token", "stress-test", "-c", "2"])
         #expect(wrongToken.status == 128)
         #expect(wrongToken.stderr.contains("refused the token"), "\(wrongToken.stderr)")
 
-        let noEndpoint = try s.stress(["-t", s.token, "stress-test"])
+        let noEndpoint = try await s.stress(["-t", s.token, "stress-test"])
         #expect(noEndpoint.status == 1)
         #expect(noEndpoint.stderr.contains("JUPYTERHUB_ENDPOINT"), "\(noEndpoint.stderr)")
-        let noToken = try s.stress(["purge"], environment: ["JUPYTERHUB_ENDPOINT": s.endpoint])
+        let noToken = try await s.stress(["purge"], environment: ["JUPYTERHUB_ENDPOINT": s.endpoint])
         #expect(noToken.status == 1)
         #expect(noToken.stderr.contains("JUPYTERHUB_API_TOKEN"), "\(noToken.stderr)")
-        #expect(try s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "-c", "0"]).status == 1)
-        #expect(try s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "--no-such-option"]).status == 1)
-        #expect(try s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "-c", "many"]).status == 1)
-        #expect(try s.stress(["--help"]).status == 0)
+        #expect(try await s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "-c", "0"]).status == 1)
+        #expect(try await s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "--no-such-option"]).status == 1)
+        #expect(try await s.stress(["-e", s.endpoint, "-t", s.token, "stress-test", "-c", "many"]).status == 1)
+        #expect(try await s.stress(["--help"]).status == 0)
 
         // Nobody listens on the hub's port once it stopped.
         let endpoint = s.endpoint
         s.hub.stop()
-        let unreachable = try s.stress(["-e", endpoint, "-t", s.token, "stress-test", "-c", "2"])
+        let unreachable = try await s.stress(["-e", endpoint, "-t", s.token, "stress-test", "-c", "2"])
         #expect(unreachable.status == 128)
         #expect(unreachable.stderr.contains("cannot reach the hub at"), "\(unreachable.stderr)")
     }

@@ -13,7 +13,7 @@ struct WorkspaceHub {
     static let xsrf = String(repeating: "cd", count: 20)
 
     /// Writes the configuration, makes an admin token, and starts the hub.
-    static func start(spawnConfig: [String] = [], stopOnShutdown: Bool = true) throws -> WorkspaceHub {
+    static func start(spawnConfig: [String] = [], stopOnShutdown: Bool = true) async throws -> WorkspaceHub {
         let hub = try HubProcess()
         let config = """
             backend: local
@@ -32,9 +32,9 @@ struct WorkspaceHub {
               bcrypt_cost: 4
             """
         try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let token = try hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
+        let token = try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        try hub.start(extra: ["--config", "atrium.yaml"])
+        try await hub.start(extra: ["--config", "atrium.yaml"])
         return WorkspaceHub(hub: hub, token: token)
     }
 
@@ -43,7 +43,7 @@ struct WorkspaceHub {
         let created = try await api.call(.POST, "/users", json: ["usernames": names])
         #expect(created.status == 201, "\(created.text)")
         for name in names {
-            #expect(try hub.run(["user", "set-password", name, "--password-stdin", "--config", "atrium.yaml"], stdin: password + "\n").status == 0)
+            #expect(try await hub.run(["user", "set-password", name, "--password-stdin", "--config", "atrium.yaml"], stdin: password + "\n").status == 0)
         }
     }
 
@@ -78,7 +78,7 @@ struct WorkspaceHub {
 struct WorkspaceEndToEndTests {
     @Test("start through the API, reach the workspace through the proxy, WebSocket echo, activity, stop")
     func startProxyStop() async throws {
-        let w = try WorkspaceHub.start()
+        let w = try await WorkspaceHub.start()
         defer { w.cleanUp() }
         try await w.addUsers(["alice", "bob"])
         let alice = try await w.login("alice")
@@ -149,7 +149,7 @@ struct WorkspaceEndToEndTests {
 
     @Test("another user's cookie, a token without the scope and anonymous browsers are kept out; the socket needs the secret")
     func isolation() async throws {
-        let w = try WorkspaceHub.start()
+        let w = try await WorkspaceHub.start()
         defer { w.cleanUp() }
         try await w.addUsers(["alice", "bob"])
         #expect(try await w.api.call(.POST, "/users/alice/server").status == 201)
@@ -188,7 +188,7 @@ struct WorkspaceEndToEndTests {
 
     @Test("20 running servers survive a hub restart: all reachable again, no new start")
     func restartKeepsServers() async throws {
-        let w = try WorkspaceHub.start(stopOnShutdown: false)
+        let w = try await WorkspaceHub.start(stopOnShutdown: false)
         defer { w.cleanUp() }
         let names = (1...20).map { "student\($0)" }
         #expect(try await w.api.call(.POST, "/users", json: ["usernames": names]).status == 201)
@@ -205,7 +205,7 @@ struct WorkspaceEndToEndTests {
 
         w.hub.stop()
         for (_, pid) in pids { #expect(kill(pid_t(pid), 0) == 0) }  // the workspaces outlive the hub
-        try w.hub.start(extra: ["--config", "atrium.yaml"])
+        try await w.hub.start(extra: ["--config", "atrium.yaml"])
 
         for name in names {
             let reply = try await API(base: w.hub.baseURL, token: w.token).call(.GET, "/user/\(name)/")
@@ -228,7 +228,7 @@ struct WorkspaceEndToEndTests {
 
     @Test("named servers, suspend and resume, and deleting a user stops their servers")
     func namedSuspendDelete() async throws {
-        let w = try WorkspaceHub.start(spawnConfig: ["named_server_limit_per_user: 1"])
+        let w = try await WorkspaceHub.start(spawnConfig: ["named_server_limit_per_user: 1"])
         defer { w.cleanUp() }
         try await w.addUsers(["carol"])
         #expect(try await w.api.call(.PUT, "/users/carol/servers/lab", json: [:]).status == 201)

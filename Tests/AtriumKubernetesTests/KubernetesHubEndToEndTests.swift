@@ -68,8 +68,8 @@ struct KubernetesHubEndToEndTests {
                   bcrypt_cost: 4
                 """
             try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-            let token = try hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
-            try hub.start(extra: ["--config", "atrium.yaml"])
+            let token = try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+            try await hub.start(extra: ["--config", "atrium.yaml"])
             let admin = API(base: hub.baseURL + "/hub/api", token: token)
             #expect(try await admin.call(.POST, "/users/ann").status == 201)
             let annToken = try await admin.call(.POST, "/users/ann/tokens", json: ["scopes": ["access:servers!user=ann"]])
@@ -86,7 +86,7 @@ struct KubernetesHubEndToEndTests {
             }
             let pod = try #require(process, "the hub created no Deployment with its Secret")
             #expect(pod.arguments.contains("--ServerApp.base_url=/user/ann/"))
-            let port = try ChildProcess.freePort()
+            let port = try await ChildProcess.freePort()
             let root = hub.directory.appendingPathComponent("workspace")
             try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
             let executable = try #require(ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").map { "\($0)/\(pod.arguments[0])" }
@@ -149,16 +149,16 @@ struct KubernetesHubEndToEndTests {
         ("endpoint_mode: tunnel", "must be one of dns, api_proxy"),
         ("endpoint_mode: api_proxy\n  api_proxy_port: 70000", "kubernetes.api_proxy_port"),
     ])
-    func configurationMistakes(yaml: String, message: String) throws {
+    func configurationMistakes(yaml: String, message: String) async throws {
         let hub = try HubProcess()
         try "backend: kubernetes\nkubernetes:\n  \(yaml)\n".write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let result = try hub.run(["config", "print", "--config", "atrium.yaml"], withErrors: true)
+        let result = try await hub.run(["config", "print", "--config", "atrium.yaml"], withErrors: true)
         #expect(result.status == 1)
         #expect(result.output.contains(message), "\(result.output)")
         // Without a NetworkPolicy the API server's addresses are not needed; IPv6 ones are fine.
         for fine in ["endpoint_mode: api_proxy\n  network_policy: false", "endpoint_mode: api_proxy\n  api_server_cidrs: [172.18.0.2/32, \"fd00::1/128\"]"] {
             try "backend: kubernetes\nkubernetes:\n  \(fine)\n".write(to: hub.directory.appendingPathComponent("fine.yaml"), atomically: true, encoding: .utf8)
-            #expect(try hub.run(["config", "print", "--config", "fine.yaml"]).status == 0)
+            #expect(try await hub.run(["config", "print", "--config", "fine.yaml"]).status == 0)
         }
     }
 }

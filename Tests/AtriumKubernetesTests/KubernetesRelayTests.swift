@@ -70,10 +70,11 @@ final class ChildProcess: Sendable {
         process.waitUntilExit()
     }
 
-    static func freePort() throws -> Int {
-        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
-        defer { try? channel.close().wait() }
-        return channel.localAddress?.port ?? 0
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 0
+        try await channel.close()
+        return port
     }
 }
 
@@ -211,7 +212,7 @@ struct KubernetesRelayTests {
                 let secret = try #require(route.endpoint.secret)
                 let base = try #require(route.endpoint.basePath)
                 // The pod now runs the workspace program, which wants the server's secret.
-                let port = try ChildProcess.freePort()
+                let port = try await ChildProcess.freePort()
                 let workspace = try ChildProcess(
                     binary, ["--port", String(port)],
                     environment: ["ATRIUM_WORKSPACE_SECRET": secret, "JUPYTERHUB_SERVICE_PREFIX": "/user/ann/", "JUPYTERHUB_USER": "ann"])
