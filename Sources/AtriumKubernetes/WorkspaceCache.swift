@@ -114,6 +114,9 @@ public final class WorkspaceCache: Service, Sendable {
                 resourceVersion = nil
             } catch is CancellationError {
                 throw CancellationError()
+            } catch where Task.isCancelled {
+                // The hub is stopping: the request failed because it was cancelled, not the cluster.
+                throw CancellationError()
             } catch {
                 failures += 1
                 if failures >= retry.maxConsecutiveFailures {
