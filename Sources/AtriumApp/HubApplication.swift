@@ -48,6 +48,8 @@ public enum HubApplication {
         let launched = ContinuousClock.now
         let secret = try CookieSecret.load(path: configuration.cookieSecretFile)
         let store = try await openStore(configuration, logger: logger)
+        // Connections the backend holds open (the Kubernetes API client's pool), closed on every way out.
+        var closeBackend: @Sendable () async -> Void = {}
         do {
             let authenticator = Authenticator(configuration: configuration.auth, store: store, logger: logger)
             let notices = try await bootstrap(configuration, store: store, authenticator: authenticator, logger: logger)
@@ -61,7 +63,8 @@ public enum HubApplication {
             let httpClient = HTTPClient.shared
             let routes = RouteTable()
             let activity = ActivityRecorder()
-            let (backend, backendServices) = try await makeBackend(configuration, logger: logger)
+            let (backend, backendServices, close) = try await makeBackend(configuration, logger: logger)
+            closeBackend = close
             let manager = ServerManager(
                 store: store, backend: backend, settings: configuration.spawn,
                 probe: HTTPReadinessProbe(client: httpClient), routes: routes, metrics: metrics, logger: logger)
@@ -114,28 +117,38 @@ public enum HubApplication {
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         } catch {
+            await closeBackend()
             try? await store.close()
             throw error
         }
+        await closeBackend()
         try await store.close()
     }
 
-    /// The configured backend and the services it needs running. A `switch`, so a new backend
-    /// cannot be forgotten here.
-    static func makeBackend(_ configuration: HubConfiguration, logger: Logger) async throws -> (AnyBackend, [any Service]) {
+    /// The configured backend, the services it needs running, and what closes its connections
+    /// when the hub ends. A `switch`, so a new backend cannot be forgotten here.
+    static func makeBackend(_ configuration: HubConfiguration, logger: Logger) async throws
+        -> (AnyBackend, [any Service], close: @Sendable () async -> Void)
+    {
         switch configuration.backend {
         case .kubernetes:
             var kubernetes = configuration.kubernetes
             kubernetes.storage = configuration.kubernetesStorage.storage
             let client = try KubernetesClient(connection: try kubernetes.connection(), requestTimeout: kubernetes.requestTimeout)
-            let cache = WorkspaceCache(client: client, namespace: kubernetes.namespace, logger: logger)
-            // Bound now: restored servers' endpoints name the relay's port.
-            let relay: ServiceProxyRelay? = kubernetes.endpointMode == .apiProxy
-                ? try await ServiceProxyRelay.start(
-                    connection: client.connection, namespace: kubernetes.namespace, port: kubernetes.apiProxyPort, logger: logger)
-                : nil
-            let backend = try KubernetesBackend(configuration: kubernetes, client: client, cache: cache, relay: relay, logger: logger)
-            return (AnyBackend(backend), [cache] + (relay.map { [$0] } ?? []))
+            let close: @Sendable () async -> Void = { try? await client.shutdown() }
+            do {
+                let cache = WorkspaceCache(client: client, namespace: kubernetes.namespace, logger: logger)
+                // Bound now: restored servers' endpoints name the relay's port.
+                let relay: ServiceProxyRelay? = kubernetes.endpointMode == .apiProxy
+                    ? try await ServiceProxyRelay.start(
+                        connection: client.connection, namespace: kubernetes.namespace, port: kubernetes.apiProxyPort, logger: logger)
+                    : nil
+                let backend = try KubernetesBackend(configuration: kubernetes, client: client, cache: cache, relay: relay, logger: logger)
+                return (AnyBackend(backend), [cache] + (relay.map { [$0] } ?? []), close)
+            } catch {
+                await close()
+                throw error
+            }
         case .local:
             let local = configuration.local
             let preset = LocalBackendConfiguration.presets[local.preset]
@@ -153,11 +166,11 @@ public enum HubApplication {
             // The bundled atrium-workspace sits next to the atrium binary.
             let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
             backend.extraPath = [executable.deletingLastPathComponent().path]
-            return (AnyBackend(LocalBackend(configuration: backend, logger: logger)), [])
+            return (AnyBackend(LocalBackend(configuration: backend, logger: logger)), [], {})
         case .simulated:
             var simulated = configuration.simulated
             simulated.startDelay = configuration.simulatedStartDelay.min...configuration.simulatedStartDelay.max
-            return (AnyBackend(SimulatedBackend(configuration: simulated, endpoint: SimulatedEndpoint(), logger: logger)), [])
+            return (AnyBackend(SimulatedBackend(configuration: simulated, endpoint: SimulatedEndpoint(), logger: logger)), [], {})
         }
     }
 

@@ -42,16 +42,22 @@ public final class ServiceProxyRelay: Service, Sendable {
         let upstream = try RelayUpstream(connection: connection)
         let key = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
         let routes = RelayRoutes(key: key, namespace: namespace)
-        let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try RelayHandler.configure(channel: channel, routes: routes, upstream: upstream, logger: logger)
+        let listener: any Channel
+        do {
+            listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try RelayHandler.configure(channel: channel, routes: routes, upstream: upstream, logger: logger)
+                    }
                 }
-            }
-            .bind(host: host, port: port).get()
+                .bind(host: host, port: port).get()
+        } catch {
+            throw KubernetesError.configuration(
+                "the relay to the API server cannot listen on \(host):\(port) (\(error)); set kubernetes.api_proxy_port to a free port, or 0 for any")
+        }
         let bound = listener.localAddress?.port ?? port
         logger.info("relaying workspace traffic through the API server's service proxy", metadata: [
             "atrium.relay": "\(host):\(bound)", "atrium.apiserver": "\(connection.server.absoluteString)",

@@ -93,11 +93,15 @@ public final class HubProcess: @unchecked Sendable {
         throw HubError("atrium serve did not report its port: \(text)")
     }
 
+    /// How the last `atrium serve` ended: its exit status, or the signal that killed it.
+    public private(set) var exit: (status: Int32, signalled: Bool)?
+
     /// Stops the hub with SIGTERM and waits for it.
     public func stop() {
         guard let p = process, p.isRunning else { return }
         p.terminate()
         p.waitUntilExit()
+        exit = (p.terminationStatus, p.terminationReason == .uncaughtSignal)
         process = nil
     }
 

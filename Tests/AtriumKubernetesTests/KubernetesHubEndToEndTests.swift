@@ -138,6 +138,7 @@ struct KubernetesHubEndToEndTests {
             #expect(await eventually { await cluster.replicas(namespace: ns, deployment: workload) == 0 })
             #expect(await eventually { (try? await ann.call(.GET, "/user/ann/api/status").status) == 503 })
             hub.stop()
+            #expect(hub.exit.map { $0.status == 0 && !$0.signalled } == true, "the hub ends cleanly on SIGTERM: \(String(describing: hub.exit))")
             #expect(await cluster.invalid == [])
         }
     }
