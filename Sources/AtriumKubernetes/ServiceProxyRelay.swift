@@ -30,10 +30,12 @@ public final class ServiceProxyRelay: Service, Sendable {
     /// The address the hub's proxy connects to.
     public let host: String
     public let port: Int
-    /// The namespace whose services the relay reaches; no other.
-    public let namespace: String
-    let key: String
+    /// Which paths pass (this namespace's service proxy, under the random key).
+    let routes: RelayRoutes
     let listener: any Channel
+
+    /// The namespace whose services the relay reaches; no other.
+    public var namespace: String { routes.namespace }
 
     /// Binds the relay's listener; `port` 0 picks a free port.
     public static func start(
@@ -62,20 +64,19 @@ public final class ServiceProxyRelay: Service, Sendable {
         logger.info("relaying workspace traffic through the API server's service proxy", metadata: [
             "atrium.relay": "\(host):\(bound)", "atrium.apiserver": "\(connection.server.absoluteString)",
         ])
-        return ServiceProxyRelay(host: host, port: bound, namespace: namespace, key: key, listener: listener)
+        return ServiceProxyRelay(host: host, port: bound, routes: routes, listener: listener)
     }
 
-    init(host: String, port: Int, namespace: String, key: String, listener: any Channel) {
+    init(host: String, port: Int, routes: RelayRoutes, listener: any Channel) {
         self.host = host
         self.port = port
-        self.namespace = namespace
-        self.key = key
+        self.routes = routes
         self.listener = listener
     }
 
     /// The path the hub's proxy puts in front of a workspace's paths to reach `service` on `port`.
     public func basePath(service: String, port: Int) -> String {
-        "/\(key)\(RelayRoutes.proxyPath(namespace: namespace, service: service, port: port))"
+        "/\(routes.key)/api/v1/namespaces/\(routes.namespace)/services/http:\(service):\(port)/proxy"
     }
 
     /// Waits for graceful shutdown (or cancellation), then closes the listener.
@@ -98,11 +99,6 @@ public final class ServiceProxyRelay: Service, Sendable {
 struct RelayRoutes: Sendable {
     let key: String
     let namespace: String
-
-    /// `/api/v1/namespaces/{ns}/services/http:{service}:{port}/proxy`.
-    static func proxyPath(namespace: String, service: String, port: Int) -> String {
-        "/api/v1/namespaces/\(namespace)/services/http:\(service):\(port)/proxy"
-    }
 
     /// A request the relay may pass on: the path for the API server and the prefix the API server
     /// will put in front of the workspace's absolute paths.
@@ -127,10 +123,14 @@ struct RelayRoutes: Sendable {
         return Route(uri: rest, proxyPath: segments[0...7].joined(separator: "/"))
     }
 
+    /// `token=secret`, as the relay puts it in a query.
+    static func tokenParameter(_ secret: String) -> String {
+        "token=" + (secret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? secret)
+    }
+
     /// `uri` with `token=secret` added to its query.
     static func addingToken(_ secret: String, to uri: String) -> String {
-        let encoded = secret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? secret
-        return uri + (uri.contains("?") ? "&" : "?") + "token=" + encoded
+        uri + (uri.contains("?") ? "&" : "?") + tokenParameter(secret)
     }
 
     /// A `Location` with the API server's proxy prefix and the relay's `token` parameter removed.
@@ -142,10 +142,10 @@ struct RelayRoutes: Sendable {
             result = "/"
         }
         guard let secret, let queryStart = result.firstIndex(of: "?") else { return result }
-        let encoded = secret.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? secret
+        let added = tokenParameter(secret)
         let fragmentStart = result[queryStart...].firstIndex(of: "#") ?? result.endIndex
         let kept = result[result.index(after: queryStart)..<fragmentStart].split(separator: "&")
-            .filter { $0 != "token=\(encoded)" && $0 != "token=\(secret)" }
+            .filter { $0 != added && $0 != "token=\(secret)" }
         return String(result[..<queryStart]) + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&")) + result[fragmentStart...]
     }
 

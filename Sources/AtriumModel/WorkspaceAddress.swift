@@ -12,3 +12,11 @@ public enum WorkspaceAddress: Sendable, Hashable, Codable, CustomStringConvertib
         }
     }
 }
+
+/// A path under a workspace's base path (an upstream that serves the workspace below a path,
+/// like the Kubernetes API server's service proxy): `/api/proxy` and `/x?y` give
+/// `/api/proxy/x?y`, with one slash between them.
+public func pathBelow(base: String, _ path: String) -> String {
+    let trimmed = base.hasSuffix("/") ? base.dropLast() : Substring(base)
+    return path.hasPrefix("/") ? trimmed + path : trimmed + "/" + path
+}

@@ -138,7 +138,7 @@ enum HeaderRewriting {
             result.path = strippingPrefix(prefix, from: path)
         }
         if let base = target.basePath, let path = result.path {
-            result.path = joining(base: base, path)
+            result.path = pathBelow(base: base, path)
         }
         return result
     }
@@ -153,13 +153,6 @@ enum HeaderRewriting {
         if rest.first == "/" { return String(rest) }
         if rest.first == "?" { return "/" + rest }
         return path  // `/user/alicex`: not this prefix
-    }
-
-    /// `base` in front of `path` with one slash between them: `/api/proxy` and `/x?y` give
-    /// `/api/proxy/x?y`.
-    static func joining(base: String, _ path: String) -> String {
-        let trimmed = base.hasSuffix("/") ? base.dropLast() : Substring(base)
-        return path.hasPrefix("/") ? trimmed + path : trimmed + "/" + path
     }
 
     /// The workspace's response as the client receives it. A `101` keeps `Connection` and `Upgrade`.

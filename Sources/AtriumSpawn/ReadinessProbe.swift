@@ -22,7 +22,7 @@ public struct HTTPReadinessProbe: ReadinessProbe {
     }
 
     public func check(_ endpoint: WorkspaceEndpoint, path: String) async -> Bool {
-        let path = endpoint.basePath.map { ($0.hasSuffix("/") ? String($0.dropLast()) : $0) + path } ?? path
+        let path = endpoint.basePath.map { pathBelow(base: $0, path) } ?? path
         let url: String
         switch endpoint.address {
         case .tcp(let host, let port):

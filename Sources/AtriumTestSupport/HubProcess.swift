@@ -54,6 +54,16 @@ public final class HubProcess: @unchecked Sendable {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
+    /// Writes `config` to `atrium.yaml`, makes an admin token (`atrium token create ops --admin`),
+    /// starts the hub with that file and returns the token.
+    public func start(config: String) async throws -> String {
+        try config.write(to: directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
+        let token = try await run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        try await start(extra: ["--config", "atrium.yaml"])
+        return token
+    }
+
     /// Starts `atrium serve --port 0` and waits (bounded, on a thread of its own) for its
     /// "listening" line.
     public func start(extra: [String] = []) async throws {

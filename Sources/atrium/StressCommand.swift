@@ -52,6 +52,12 @@ struct Stress: AsyncParsableCommand {
     @Option(name: .long, help: "Retries of a request answered 429, 503 or 504 (after Retry-After or an exponential backoff).")
     var retries: Int = 10
 
+    /// A subcommand's checks: each named option is at least 1, and the hub's address and token are given.
+    func validate(atLeastOne options: [(name: String, value: Int)]) throws {
+        for option in options where option.value < 1 { throw ValidationError("\(option.name) must be at least 1.") }
+        _ = try credentials()
+    }
+
     /// The endpoint and token from the options or the environment, and the other options, checked.
     func credentials() throws -> HubTarget {
         guard requestTimeout > 0, serverTimeout > 0 else {
@@ -145,9 +151,7 @@ extension Stress {
         var profile: String?
 
         func validate() throws {
-            guard count >= 1 else { throw ValidationError("--count must be at least 1.") }
-            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1.") }
-            _ = try stress.credentials()
+            try stress.validate(atLeastOne: [("--count", count), ("--batch-size", batchSize)])
         }
 
         func run() async throws {
@@ -175,9 +179,7 @@ extension Stress {
         var keep = false
 
         func validate() throws {
-            guard count >= 1 else { throw ValidationError("--count must be at least 1.") }
-            guard workers >= 1 else { throw ValidationError("--workers must be at least 1.") }
-            _ = try stress.credentials()
+            try stress.validate(atLeastOne: [("--count", count), ("--workers", workers)])
         }
 
         func run() async throws {
@@ -198,8 +200,7 @@ extension Stress {
         var batchSize = 10
 
         func validate() throws {
-            guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1.") }
-            _ = try stress.credentials()
+            try stress.validate(atLeastOne: [("--batch-size", batchSize)])
         }
 
         func run() async throws {

@@ -37,9 +37,7 @@ struct CullerHub {
               bcrypt_cost: 4
             \(extraConfig)
             """
-        try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let token = try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
-        try await hub.start(extra: ["--config", "atrium.yaml"])
+        let token = try await hub.start(config: config)
         let admin = API(base: hub.baseURL + "/hub/api", token: token)
         let created = try await admin.call(.POST, "/users", json: ["usernames": ["idle", "busy"]])
         #expect(created.status == 201, "\(created.text)")

@@ -83,11 +83,7 @@ struct HubEndToEndTests {
     @Test("signup, approval, login, password change, lockout that survives a restart")
     func signupApprovalLockout() async throws {
         let hub = try HubProcess()
-        try "auth:\n  max_failed_logins: 3\n  lockout_duration: 10m\n  bcrypt_cost: 4\n".write(
-            to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let token = try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        try await hub.start(extra: ["--config", "atrium.yaml"])
+        let token = try await hub.start(config: "auth:\n  max_failed_logins: 3\n  lockout_duration: 10m\n  bcrypt_cost: 4\n")
         let pages = API(base: hub.baseURL)
         let xsrf = String(repeating: "ab", count: 20)
         let cookie = ("Cookie", "_xsrf=\(xsrf)")

@@ -27,10 +27,7 @@ struct JupyterEndToEndTests {
             auth:
               bcrypt_cost: 4
             """
-        try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let w = WorkspaceHub(hub: hub, token: try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
-            .trimmingCharacters(in: .whitespacesAndNewlines))
-        try await hub.start(extra: ["--config", "atrium.yaml"])
+        let w = WorkspaceHub(hub: hub, token: try await hub.start(config: config))
         defer { w.cleanUp() }
         try await w.addUsers(["ann"])
         let cookie = try await w.login("ann")

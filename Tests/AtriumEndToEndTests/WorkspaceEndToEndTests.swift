@@ -31,10 +31,7 @@ struct WorkspaceHub {
             auth:
               bcrypt_cost: 4
             """
-        try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-        let token = try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        try await hub.start(extra: ["--config", "atrium.yaml"])
+        let token = try await hub.start(config: config)
         return WorkspaceHub(hub: hub, token: token)
     }
 

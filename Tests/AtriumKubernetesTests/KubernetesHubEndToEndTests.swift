@@ -67,9 +67,7 @@ struct KubernetesHubEndToEndTests {
                 auth:
                   bcrypt_cost: 4
                 """
-            try config.write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
-            let token = try await hub.run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
-            try await hub.start(extra: ["--config", "atrium.yaml"])
+            let token = try await hub.start(config: config)
             let admin = API(base: hub.baseURL + "/hub/api", token: token)
             #expect(try await admin.call(.POST, "/users/ann").status == 201)
             let annToken = try await admin.call(.POST, "/users/ann/tokens", json: ["scopes": ["access:servers!user=ann"]])

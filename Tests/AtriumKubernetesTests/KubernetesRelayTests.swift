@@ -85,6 +85,13 @@ struct KubernetesRelayTests {
     static let workload = WorkspaceNames(user: "ann", server: "").workload
     static let client = FakeCluster.proxyClient
 
+    /// The jupyter-server preset reached through the API server, whose address the NetworkPolicy admits.
+    static func apiProxy(_ configuration: inout KubernetesConfiguration) {
+        configuration.preset = "jupyter-server"
+        configuration.endpointMode = .apiProxy
+        configuration.apiServerCIDRs = ["172.18.0.2/32"]
+    }
+
     /// A hub in api_proxy mode (the real readiness probe, through the relay) against the fake
     /// API server, plain or over TLS with a client certificate, which wants the bearer token.
     func withRelayHub(
@@ -103,11 +110,7 @@ struct KubernetesRelayTests {
             let ann = try #require(try await store.createUsers([NewUser(name: "ann")]).created.first)
             let hub = try KubeHub.make(
                 url: url, cluster: cluster, store: store,
-                configure: {
-                    $0.preset = "jupyter-server"
-                    $0.endpointMode = .apiProxy
-                    $0.apiServerCIDRs = ["172.18.0.2/32"]
-                }, connection: connection, probe: HTTPReadinessProbe(client: HTTPClient.shared), relay: relay)
+                configure: Self.apiProxy, connection: connection, probe: HTTPReadinessProbe(client: HTTPClient.shared), relay: relay)
             do {
                 try await body(cluster, url, hub, relay, ann)
             } catch {
@@ -284,11 +287,7 @@ struct KubernetesRelayTests {
                 let newRelay = try await ServiceProxyRelay.start(connection: connection, namespace: Self.ns, logger: logger)
                 let second = try KubeHub.make(
                     url: url, cluster: cluster, store: hub.store,
-                    configure: {
-                        $0.preset = "jupyter-server"
-                        $0.endpointMode = .apiProxy
-                        $0.apiServerCIDRs = ["172.18.0.2/32"]
-                    }, connection: connection, probe: HTTPReadinessProbe(client: HTTPClient.shared), relay: newRelay)
+                    configure: Self.apiProxy, connection: connection, probe: HTTPReadinessProbe(client: HTTPClient.shared), relay: newRelay)
                 #expect(try await second.manager.restore().reattached == 1)
                 let after = try #require(second.manager.routes.all.first?.endpoint)
                 #expect(after.address == .tcp(host: "127.0.0.1", port: newRelay.port))
