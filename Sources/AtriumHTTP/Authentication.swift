@@ -18,28 +18,48 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        if let secret = Self.tokenSecret(request) {
-            context.identity = try await identity(forToken: secret)
-        } else if let cookie = request.cookies[SessionCodec.cookieName]?.value, let user = try await hub.sessionUser(cookie: cookie) {
+        let now = Date()
+        // As JupyterHub: a token it does not know falls through to the session cookie, so a
+        // front end that sends its own workspace token beside the cookie is still recognised.
+        for secret in Self.tokenSecrets(request) {
+            if let identity = try await identity(forToken: secret, now: now) {
+                context.identity = identity
+                break
+            }
+        }
+        if context.identity == nil, let cookie = request.cookies[SessionCodec.cookieName]?.value,
+            let user = try await hub.sessionUser(cookie: cookie, now: now)
+        {
+            try await recordUse(of: user, now: now)
             context.identity = Identity(user: user, scopes: Permissions.scopes(of: user), credential: .session)
             context.viaCookie = true
         }
         return try await next(request, context)
     }
 
-    static func tokenSecret(_ request: Request) -> String? {
-        if let secret = Hub.tokenSecret(authorization: request.headers[.authorization]) { return secret }
-        if let query = request.uri.queryParameters["token"], !query.isEmpty { return String(query) }
-        return nil
+    /// Every token the request carries: `Authorization`, then `?token=`.
+    static func tokenSecrets(_ request: Request) -> [String] {
+        var found: [String] = []
+        if let secret = Hub.tokenSecret(authorization: request.headers[.authorization]) { found.append(secret) }
+        if let query = request.uri.queryParameters["token"], !query.isEmpty, !found.contains(String(query)) { found.append(String(query)) }
+        return found
     }
 
-    private func identity(forToken secret: String) async throws -> Identity? {
-        let now = Date()
+    private func identity(forToken secret: String, now: Date) async throws -> Identity? {
         guard let (token, owner) = try await hub.tokenOwner(secret: secret, now: now) else { return nil }
         if token.lastActivity.map({ now.timeIntervalSince($0) > Self.activityResolution }) ?? true {
             try await hub.store.recordTokenActivity([token.id: now])
         }
+        try await recordUse(of: owner, now: now)
         return Identity(user: owner, scopes: Permissions.scopes(of: token, owner: owner), credential: .token(id: token.id))
+    }
+
+    /// Using the hub (a token or a session) is activity of the user, as in JupyterHub: the idle
+    /// culler's `--cull-users` reads it. Written at most once per ``activityResolution``.
+    private func recordUse(of user: UserRecord, now: Date) async throws {
+        if user.lastActivity.map({ now.timeIntervalSince($0) > Self.activityResolution }) ?? true {
+            try await hub.store.recordUserActivity(user.name, at: now)
+        }
     }
 }
 

@@ -29,6 +29,9 @@ public final class HubGatekeeper: ProxyGatekeeper {
     private let sessions = ReadMostly<[String: Grant]>([:])
     private let tokens = ReadMostly<[SHA256.Digest: Grant]>([:])
     private let groups = ReadMostly<[String: (groups: [String], expires: Date)]>([:])
+    /// Credentials checked and found not valid (token hash or cookie value → until when).
+    private let unknownTokens = ReadMostly<[SHA256.Digest: Date]>([:])
+    private let unknownSessions = ReadMostly<[String: Date]>([:])
 
     public init(hub: Hub, routes: RouteTable, activity: ActivityRecorder, cacheLifetime: TimeInterval = 10) {
         self.hub = hub
@@ -59,27 +62,45 @@ public final class HubGatekeeper: ProxyGatekeeper {
         return text.utf8.contains(UInt8(ascii: "%")) ? text.removingPercentEncoding : text
     }
 
-    enum Credential {
+    enum Credential: Equatable {
         case token(String)
         case session(String)
     }
 
-    static func credential(_ request: HTTPRequest) -> Credential? {
-        if let secret = Hub.tokenSecret(authorization: request.headerFields[.authorization]) { return .token(secret) }
+    /// Every credential the request carries, in the order they are tried: the `Authorization`
+    /// token, the `?token=` query, the session cookie. A front end such as JupyterLab sends its
+    /// workspace's own token beside the hub's cookie; a credential the hub does not know never
+    /// hides one it does.
+    static func credentials(_ request: HTTPRequest) -> [Credential] {
+        var found: [Credential] = []
+        if let secret = Hub.tokenSecret(authorization: request.headerFields[.authorization]) { found.append(.token(secret)) }
         if let path = request.path, let q = path.firstIndex(of: "?") {
             for pair in path[path.index(after: q)...].split(separator: "&") where pair.hasPrefix("token=") {
-                if let value = String(pair.dropFirst(6)).removingPercentEncoding, !value.isEmpty { return .token(value) }
+                if let value = String(pair.dropFirst(6)).removingPercentEncoding, !value.isEmpty, !found.contains(.token(value)) {
+                    found.append(.token(value))
+                }
             }
         }
         for cookieHeader in request.headerFields[values: .cookie] {
             for part in cookieHeader.split(separator: ";") {
                 let trimmed = part.trimmingCharacters(in: .whitespaces)
                 if trimmed.hasPrefix(SessionCodec.cookieName + "=") {
-                    return .session(String(trimmed.dropFirst(SessionCodec.cookieName.count + 1)))
+                    found.append(.session(String(trimmed.dropFirst(SessionCodec.cookieName.count + 1))))
                 }
             }
         }
-        return nil
+        return found
+    }
+
+    /// The credentials worth checking against the store for `route`: a workspace's own secret is
+    /// never a hub credential (it is not a token, and must not be looked up as one).
+    static func candidates(_ request: HTTPRequest, route: LiveRoute) -> [Credential] {
+        credentials(request).filter { credential in
+            if case .token(let secret) = credential, let own = route.endpoint.secret {
+                return !TokenHashing.constantTimeEqual(secret, own)
+            }
+            return true
+        }
     }
 
     /// Tokens are cached by their hash, so the cache holds no secrets.
@@ -87,28 +108,63 @@ public final class HubGatekeeper: ProxyGatekeeper {
         SHA256.hash(data: Array(secret.utf8))
     }
 
-    /// The decision from cached grants, or nil when a grant must be fetched.
+    /// The cached verdict on one credential: a grant, `.unknown` (checked, not valid), or nil
+    /// (not cached, or expired).
+    enum Cached {
+        case grant(Grant)
+        case unknown
+    }
+
+    func cached(_ credential: Credential, now: Date) -> Cached? {
+        switch credential {
+        case .token(let secret):
+            let key = Self.tokenKey(secret)
+            if let grant = tokens.read({ $0[key] }), grant.expires > now { return .grant(grant) }
+            if let until = unknownTokens.read({ $0[key] }), until > now { return .unknown }
+        case .session(let value):
+            if let grant = sessions.read({ $0[value] }), grant.expires > now { return .grant(grant) }
+            if let until = unknownSessions.read({ $0[value] }), until > now { return .unknown }
+        }
+        return nil
+    }
+
+    func isCached(_ credential: Credential, now: Date) -> Bool {
+        if case .none = cached(credential, now: now) { return false }
+        return true
+    }
+
+    /// The decision from cached verdicts, or nil when a credential must be checked first. Any
+    /// credential that grants access to the route forwards; none at all goes to the hub.
     func decide(_ request: HTTPRequest, now: Date) -> ProxyDecision? {
         guard let path = request.path, let route = route(for: path) else { return .hub }
-        guard let credential = Self.credential(request) else { return .hub }
-        let grant: Grant?
-        switch credential {
-        case .token(let secret): grant = tokens.read { $0[Self.tokenKey(secret)] }
-        case .session(let value): grant = sessions.read { $0[value] }
+        var complete = true
+        for credential in Self.candidates(request, route: route) {
+            switch cached(credential, now: now) {
+            case .none:
+                complete = false
+            case .unknown:
+                continue
+            case .grant(let grant):
+                let ownerGroups: [String]
+                if grant.user == route.user || grant.scopes.hasUnfiltered("access:servers") {
+                    ownerGroups = []
+                } else {
+                    guard let cached = groups.read({ $0[route.user] }), cached.expires > now else {
+                        complete = false
+                        continue
+                    }
+                    ownerGroups = cached.groups
+                }
+                if grant.scopes.allows("access:servers", user: route.user, groups: ownerGroups, server: route.server) {
+                    let prefix = route.endpoint.stripPrefix
+                    return .forward(ProxyTarget(
+                        address: route.endpoint.address, secret: route.endpoint.secret,
+                        key: RouteKey(user: route.user, server: route.server),
+                        stripPrefix: prefix, basePath: route.endpoint.basePath))
+                }
+            }
         }
-        guard let grant, grant.expires > now else { return nil }
-        let ownerGroups: [String]
-        if grant.user == route.user || grant.scopes.hasUnfiltered("access:servers") {
-            ownerGroups = []
-        } else {
-            guard let cached = groups.read({ $0[route.user] }), cached.expires > now else { return nil }
-            ownerGroups = cached.groups
-        }
-        guard grant.scopes.allows("access:servers", user: route.user, groups: ownerGroups, server: route.server) else { return .hub }
-        let prefix = route.endpoint.stripPrefix
-        return .forward(ProxyTarget(
-            address: route.endpoint.address, secret: route.endpoint.secret, key: RouteKey(user: route.user, server: route.server),
-            stripPrefix: prefix, basePath: route.endpoint.basePath))
+        return complete ? .hub : nil
     }
 
     public func decideImmediately(_ request: HTTPRequest) -> ProxyDecision? {
@@ -117,20 +173,25 @@ public final class HubGatekeeper: ProxyGatekeeper {
 
     public func decide(_ request: HTTPRequest) async -> ProxyDecision {
         let now = Date()
-        guard let path = request.path, let route = route(for: path), let credential = Self.credential(request) else { return .hub }
+        guard let path = request.path, let route = route(for: path) else { return .hub }
+        let candidates = Self.candidates(request, route: route)
+        guard !candidates.isEmpty else { return .hub }
         do {
-            switch credential {
-            case .token(let secret):
-                if let grant = try await tokenGrant(secret, now: now) {
-                    tokens.write { $0[Self.tokenKey(secret)] = grant }
-                } else {
-                    return .hub
-                }
-            case .session(let value):
-                if let grant = try await sessionGrant(value, now: now) {
-                    sessions.write { $0[value] = grant }
-                } else {
-                    return .hub
+            for credential in candidates where !isCached(credential, now: now) {
+                switch credential {
+                case .token(let secret):
+                    let key = Self.tokenKey(secret)
+                    if let grant = try await tokenGrant(secret, now: now) {
+                        tokens.write { $0[key] = grant }
+                    } else {
+                        remember(key, in: unknownTokens, until: now.addingTimeInterval(cacheLifetime))
+                    }
+                case .session(let value):
+                    if let grant = try await sessionGrant(value, now: now) {
+                        sessions.write { $0[value] = grant }
+                    } else {
+                        remember(value, in: unknownSessions, until: now.addingTimeInterval(cacheLifetime))
+                    }
                 }
             }
             if let owner = try await hub.store.user(named: route.user) {
@@ -142,6 +203,22 @@ public final class HubGatekeeper: ProxyGatekeeper {
         }
         return decide(request, now: now) ?? .hub
     }
+
+    /// Remembers a credential that is not valid, so a front end that keeps sending one (its
+    /// workspace token, a stale cookie) costs no store look-up per request. Bounded: a full
+    /// cache drops its expired entries, then everything.
+    private func remember<Key: Hashable & Sendable>(_ key: Key, in cache: ReadMostly<[Key: Date]>, until: Date) {
+        cache.write { entries in
+            if entries.count >= Self.unknownCacheLimit {
+                let now = Date()
+                entries = entries.filter { $0.value > now }
+                if entries.count >= Self.unknownCacheLimit { entries.removeAll(keepingCapacity: true) }
+            }
+            entries[key] = until
+        }
+    }
+
+    static let unknownCacheLimit = 10_000
 
     func sessionGrant(_ value: String, now: Date) async throws -> Grant? {
         guard let user = try await hub.sessionUser(cookie: value, now: now) else { return nil }

@@ -134,6 +134,9 @@ enum HeaderRewriting {
 
         var result = request
         result.headerFields = fields
+        if !configuration.strippedQueryParameters.isEmpty, let path = result.path, path.contains("?") {
+            result.path = strippingQueryParameters(configuration.strippedQueryParameters, from: path)
+        }
         if let prefix = target.stripPrefix, let path = result.path {
             result.path = strippingPrefix(prefix, from: path)
         }
@@ -141,6 +144,26 @@ enum HeaderRewriting {
             result.path = pathBelow(base: base, path)
         }
         return result
+    }
+
+    /// The path without the `names` query parameters (a hub token sent as `?token=` is the
+    /// client's credential for the hub, never the workspace's). Unchanged when none is there.
+    static func strippingQueryParameters(_ names: Set<String>, from path: String) -> String {
+        guard let q = path.firstIndex(of: "?") else { return path }
+        let base = path[..<q]
+        var query = path[path.index(after: q)...]
+        var fragment: Substring = ""
+        if let hash = query.firstIndex(of: "#") {
+            fragment = query[hash...]
+            query = query[..<hash]
+        }
+        let pairs = query.split(separator: "&", omittingEmptySubsequences: false)
+        let kept = pairs.filter { pair in
+            let key = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            return !names.contains(String(key))
+        }
+        if kept.count == pairs.count { return path }
+        return kept.isEmpty ? String(base) + String(fragment) : String(base) + "?" + kept.joined(separator: "&") + String(fragment)
     }
 
     /// `/user/alice/x?y` without `/user/alice/` is `/x?y`; a path outside the prefix (or equal

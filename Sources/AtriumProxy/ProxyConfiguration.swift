@@ -6,6 +6,10 @@ public struct ProxyConfiguration: Sendable, Hashable {
     /// Cookies removed from the `Cookie` header before a request is forwarded, so the hub's
     /// session never reaches a workspace. Other cookies are kept.
     public var strippedCookieNames: Set<String>
+    /// Query parameters removed before a request is forwarded: `token`, a hub API token a client
+    /// may send as `?token=`, never reaches a workspace (the proxy sends the workspace its own
+    /// secret in `Authorization`).
+    public var strippedQueryParameters: Set<String>
     /// How long to wait for the TCP or Unix-socket connection to a workspace.
     public var connectTimeout: Duration
     /// Whether clients reach the hub over TLS (terminated in front of it); decides
@@ -21,12 +25,14 @@ public struct ProxyConfiguration: Sendable, Hashable {
     public init(
         pathPrefix: String = "/user/",
         strippedCookieNames: Set<String> = ["atrium-session"],
+        strippedQueryParameters: Set<String> = ["token"],
         connectTimeout: Duration = .seconds(10),
         behindTLS: Bool = false,
         maxBufferedBytes: Int = 1 << 20
     ) {
         self.pathPrefix = pathPrefix
         self.strippedCookieNames = strippedCookieNames
+        self.strippedQueryParameters = strippedQueryParameters
         self.connectTimeout = connectTimeout
         self.behindTLS = behindTLS
         self.maxBufferedBytes = maxBufferedBytes

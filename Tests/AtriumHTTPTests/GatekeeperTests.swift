@@ -78,4 +78,34 @@ struct GatekeeperTests {
             #expect(await gatekeeper.decide(request("/user/alice/?token=\(own)", "")) != .hub)
         }
     }
+
+    @Test("JupyterLab's own workspace token, or any token the hub does not know, never hides a valid session cookie")
+    func cookieBesideForeignToken() async throws {
+        try await withGatekeeper { gatekeeper, _, store in
+            let alice = try await store.createUsers([NewUser(name: "alice"), NewUser(name: "bob")]).created[0]
+            let bob = try #require(try await store.user(named: "bob"))
+            let cookie = gatekeeper.hub.sessions.encode(name: alice.name, cookieID: alice.cookieID)
+            let bobCookie = gatekeeper.hub.sessions.encode(name: bob.name, cookieID: bob.cookieID)
+            func request(_ path: String, authorization: String?, cookie: String?) -> HTTPRequest {
+                var r = HTTPRequest(method: .get, scheme: nil, authority: "hub", path: path)
+                if let authorization { r.headerFields[.authorization] = authorization }
+                if let cookie { r.headerFields[.cookie] = "_xsrf=abc; \(SessionCodec.cookieName)=\(cookie)" }
+                return r
+            }
+            // What JupyterLab sends: its page config's token (the workspace secret) and the cookie.
+            let lab = request("/user/alice/api/kernels", authorization: "token s1", cookie: cookie)
+            guard case .forward(let target) = await gatekeeper.decide(lab) else { Issue.record("the cookie was ignored"); return }
+            #expect(target.key == RouteKey(user: "alice", server: ""))
+            #expect(gatekeeper.decideImmediately(lab) == .forward(target))  // decided from memory after that
+            // The same in the WebSocket URL's query, and an unknown token.
+            #expect(await gatekeeper.decide(request("/user/alice/api/kernels/k/channels?token=s1", authorization: nil, cookie: cookie)) == .forward(target))
+            let unknown = request("/user/alice/api/status", authorization: "token not-a-hub-token", cookie: cookie)
+            #expect(await gatekeeper.decide(unknown) == .forward(target))
+            #expect(gatekeeper.decideImmediately(unknown) == .forward(target), "an unknown token is remembered as unknown")
+            // A workspace secret is never a credential by itself, and another user's cookie gets nothing.
+            #expect(await gatekeeper.decide(request("/user/alice/", authorization: "token s1", cookie: nil)) == .hub)
+            #expect(await gatekeeper.decide(request("/user/alice/", authorization: "token s1", cookie: bobCookie)) == .hub)
+            #expect(await gatekeeper.decide(request("/user/alice/", authorization: "token s1", cookie: "forged")) == .hub)
+        }
+    }
 }

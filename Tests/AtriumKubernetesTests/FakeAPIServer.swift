@@ -230,7 +230,7 @@ struct FakeAPIServer {
         logger.logLevel = .critical
         // Upgrades on service-proxy paths are tunnelled by Atrium's reverse proxy in front of the routes.
         let serviceProxy = ReverseProxy(
-            configuration: ProxyConfiguration(pathPrefix: "/api/v1/namespaces/", strippedCookieNames: []),
+            configuration: ProxyConfiguration(pathPrefix: "/api/v1/namespaces/", strippedCookieNames: [], strippedQueryParameters: []),
             gatekeeper: FakeServiceProxyGatekeeper(cluster: cluster), logger: logger)
         let server: HTTPServerBuilder = .http1(configuration: .init(additionalChannelHandlers: [serviceProxy.makeHandler()]))
         return try await withLocalServer(router: router, server: try tls.map { try .tls(server, tlsConfiguration: $0) } ?? server) { port in

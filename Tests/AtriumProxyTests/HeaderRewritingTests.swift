@@ -38,6 +38,24 @@ struct HeaderRewritingTests {
         }
     }
 
+    @Test("a hub token in the query never reaches the workspace; other parameters are kept in order", arguments: [
+        ("/user/alice/lab?token=ADMIN", "/user/alice/lab"),
+        ("/user/alice/lab?x=1&token=ADMIN&y=2", "/user/alice/lab?x=1&y=2"),
+        ("/user/alice/api/kernels/k/channels?session_id=s&token=T", "/user/alice/api/kernels/k/channels?session_id=s"),
+        ("/user/alice/lab?token=a&token=b", "/user/alice/lab"),
+        ("/user/alice/lab?token", "/user/alice/lab"),
+        ("/user/alice/lab?tokens=1&my_token=2", "/user/alice/lab?tokens=1&my_token=2"),
+        ("/user/alice/lab?x=1", "/user/alice/lab?x=1"),
+        ("/user/alice/token=x", "/user/alice/token=x"),
+    ])
+    func stripsTokenQuery(path: String, expected: String) {
+        let request = HTTPRequest(method: .get, scheme: nil, authority: "hub", path: path)
+        #expect(HeaderRewriting.upstreamRequest(request, target: target, configuration: .init(), clientAddress: nil).path == expected)
+        // A proxy configured to keep it (the fake Kubernetes service proxy) forwards it.
+        let keeping = ProxyConfiguration(strippedQueryParameters: [])
+        #expect(HeaderRewriting.upstreamRequest(request, target: target, configuration: keeping, clientAddress: nil).path == path)
+    }
+
     @Test func stripsHopByHopCredentialsAndHubCookie() throws {
         var fields = HTTPFields()
         fields[.connection] = "keep-alive, X-Private"
