@@ -48,7 +48,7 @@ public struct Authenticator: Sendable {
 
     /// Normalizes a typed user name as JupyterHub does: trimmed and lower-cased.
     public static func normalize(_ name: String) -> String {
-        name.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        NameRules.canonical(name.trimmingCharacters(in: .whitespacesAndNewlines).lowercased())
     }
 
     /// Logs `name` in with `password`, returning the user or throwing a ``LoginRefusal``.

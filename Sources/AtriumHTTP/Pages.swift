@@ -81,6 +81,7 @@ struct Pages {
         values["next"] = safeNext(request)
         values["sharedPassword"] = auth.mode == .sharedPassword
         if request.uri.queryParameters["signed_up"] != nil { values["notice"] = "Account created. You can log in once an administrator approves it." }
+        if request.uri.queryParameters["logged_out"] != nil { values["notice"] = "You have been logged out." }
         return hub.pages.render("login", values, cookies: cookies)
     }
 
@@ -116,7 +117,14 @@ struct Pages {
     func logout(_ request: Request, context: HubRequestContext) async throws -> Response {
         let form = try await FormBody.read(request, context: context)
         try checkXSRF(request, form)
-        var response = Response.redirect(to: "/hub/login")
+        // As JupyterHub: logging out rotates the user's cookie id, so the old cookie (replayed,
+        // or in another browser) no longer opens a session here or through the proxy (whose
+        // cache forgets it within `auth_cache_lifetime`).
+        if let identity = sessionUser(context) {
+            try await hub.store.rotateCookieID(identity.user.name)
+            hub.logger.info("logout", metadata: ["atrium.user": "\(identity.user.name)"])
+        }
+        var response = Response.redirect(to: "/hub/login?logged_out=1")
         response.setCookie(hub.clearedSessionCookie(request))
         return response
     }

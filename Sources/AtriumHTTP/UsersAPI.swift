@@ -30,7 +30,8 @@ struct UsersAPI {
         guard let decoded = raw.removingPercentEncoding else {
             throw APIError.badRequest("Path segment \(key) is not valid percent-encoded UTF-8")
         }
-        return decoded
+        // Names are stored composed (NFC): a decomposed spelling names the same user.
+        return NameRules.canonical(decoded)
     }
 
     func list(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -223,13 +224,25 @@ struct UsersAPI {
             // JupyterHub refuses activity from the future beyond clock skew.
             return min(date, Date())
         }
+        // As JupyterHub: an empty body says nothing, and that is a client's mistake.
+        let hasUserActivity = body.fields["last_activity"].map { $0 != .null } ?? false
+        let hasServers = body.fields["servers"].map { value -> Bool in
+            if case .object(let servers) = value { return !servers.isEmpty }
+            return value != .null
+        } ?? false
+        guard hasUserActivity || hasServers else {
+            throw APIError.badRequest("body must contain at least one of `last_activity` or `servers`")
+        }
         let userActivity = try parse(body.fields["last_activity"], "last_activity")
         var serverActivity: [(userID: Int64, server: String, at: Date)] = []
         if let servers = try body.object("servers") {
             let known = Set((try await hub.store.servers(ofUserIDs: [user.id])[user.id] ?? []).map(\.name))
             for (server, info) in servers {
                 guard case .object(let fields) = info else { throw APIError.badRequest("servers.\(server) must be an object") }
-                guard known.contains(server) else { throw APIError.badRequest("No such server '\(server)' for user \(name)") }
+                // The default server always exists in JupyterHub's model, started or not.
+                guard server.isEmpty || known.contains(server) else {
+                    throw APIError.badRequest("No such server '\(server)' for user \(name)")
+                }
                 guard let at = try parse(fields["last_activity"], "servers.\(server).last_activity") else {
                     throw APIError.badRequest("servers.\(server).last_activity is required")
                 }

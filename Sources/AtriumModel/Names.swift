@@ -16,13 +16,22 @@ public struct NameError: Error, Sendable, Equatable, CustomStringConvertible {
 ///
 /// Rules (JupyterHub accepts almost any string; Atrium keeps names that are safe in URLs, file
 /// paths, Kubernetes annotations and log lines): not empty, at most 255 bytes of UTF-8, no `/`,
-/// no control characters, no leading or trailing whitespace.
+/// no control characters, no invisible formatting or direction overrides, not `.` or `..`, no
+/// leading or trailing whitespace. Every name is kept in Unicode's composed form (NFC), so two
+/// spellings a person cannot tell apart (`é` as one code point, or `e` plus a combining accent)
+/// are one name, byte for byte, in the store, the route table and every comparison.
 public enum NameRules {
+    /// The name in Unicode Normalization Form C: the one form names are stored and compared in.
+    public static func canonical(_ raw: String) -> String {
+        raw.precomposedStringWithCanonicalMapping
+    }
+
     /// The longest name accepted, in UTF-8 bytes.
     public static let maxBytes = 255
 
     /// Checks `raw` and returns it unchanged, or throws a ``NameError`` naming the broken rule.
-    public static func validate(_ raw: String, kind: String) throws(NameError) -> String {
+    public static func validate(_ given: String, kind: String) throws(NameError) -> String {
+        let raw = canonical(given)
         let shown = escaped(raw)
         if raw.isEmpty { throw NameError(kind: kind, shownName: "\"\"", rule: "must not be empty") }
         if raw.utf8.count > maxBytes {
@@ -38,6 +47,11 @@ public enum NameRules {
         if raw.first!.isWhitespace || raw.last!.isWhitespace {
             throw NameError(kind: kind, shownName: shown, rule: "must not start or end with whitespace")
         }
+        // Invisible characters and direction overrides make a name look like another one.
+        if raw.unicodeScalars.contains(where: { $0.properties.generalCategory == .format }) {
+            throw NameError(kind: kind, shownName: shown, rule: "must not contain invisible formatting or direction-override characters")
+        }
+        if raw == "." || raw == ".." { throw NameError(kind: kind, shownName: shown, rule: "must not be '.' or '..'") }
         return raw
     }
 
@@ -45,7 +59,7 @@ public enum NameRules {
     public static func escaped(_ raw: String) -> String {
         var out = "\""
         for scalar in raw.unicodeScalars {
-            if scalar.properties.generalCategory == .control || scalar.value == 0x7F {
+            if scalar.properties.generalCategory == .control || scalar.properties.generalCategory == .format || scalar.value == 0x7F {
                 out += "\\u{\(String(scalar.value, radix: 16))}"
             } else {
                 out.unicodeScalars.append(scalar)

@@ -142,4 +142,119 @@ struct RouteTests {
             try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: withHeader) { #expect($0.status == .created) }
         }
     }
+
+    /// Logs alice in with a password and returns her session cookie (`atrium-session=…`).
+    func login(_ client: any TestClientProtocol, _ store: Store, xsrf: String) async throws -> String {
+        try await store.setPasswordHash("alice", try await PasswordHasher(cost: 4).hash("Correct-Horse-9"))
+        var cookie = ""
+        try await client.execute(
+            uri: "/hub/login", method: .post, headers: [.cookie: "_xsrf=\(xsrf)", .contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: "_xsrf=\(xsrf)&username=alice&password=Correct-Horse-9")
+        ) { response in
+            cookie = response.headers[values: .setCookie].first { $0.hasPrefix("atrium-session=") }.map { String($0.split(separator: ";")[0]) } ?? ""
+        }
+        return cookie
+    }
+
+    @Test("an unknown token beside a valid session cookie: the cookie identifies the caller (as JupyterHub)")
+    func foreignTokenBesideCookie() async throws {
+        try await withHub { f, client in
+            let xsrf = String(repeating: "d", count: 40)
+            let cookie = try await login(client, f.store, xsrf: xsrf)
+            var headers: HTTPFields = [.cookie: "_xsrf=\(xsrf); \(cookie)", .authorization: "token a-workspace-secret"]
+            try await client.execute(uri: "/hub/api/user", method: .get, headers: headers) { response in
+                #expect(response.status == .ok)
+                #expect((Self.json(response.body) as? [String: Any])?["name"] as? String == "alice")
+            }
+            // Cookie-authenticated, so writes still need the XSRF token.
+            try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: headers) { #expect($0.status == .forbidden) }
+            headers[.init("X-XSRFToken")!] = xsrf
+            try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: headers) { #expect($0.status == .created) }
+            // Without the cookie the unknown token is nobody.
+            try await client.execute(uri: "/hub/api/user", method: .get, headers: [.authorization: "token a-workspace-secret"]) {
+                #expect($0.status == .forbidden)
+            }
+        }
+    }
+
+    @Test("using a token or a session is the user's activity, as in JupyterHub (the idle culler's --cull-users reads it)")
+    func tokenUseIsActivity() async throws {
+        try await withHub { f, client in
+            #expect(try await f.store.user(named: "alice")?.lastActivity == nil)
+            try await client.execute(uri: "/hub/api/user", method: .get, headers: auth(f.userToken)) { #expect($0.status == .ok) }
+            let after = try #require(try await f.store.user(named: "alice")?.lastActivity)
+            #expect(abs(after.timeIntervalSinceNow) < 600)
+            try await client.execute(uri: "/hub/api/users/alice", method: .get, headers: auth(f.adminToken)) { response in
+                #expect((Self.json(response.body) as? [String: Any])?["last_activity"] is String)
+            }
+            #expect(try await f.store.user(named: "root")?.lastActivity != nil, "the admin's own token use counts too")
+        }
+    }
+
+    @Test("activity for a default server that never started is accepted; {} is 400")
+    func jupyterHubActivityCodes() async throws {
+        try await withHub { f, client in
+            let stamp = Timestamp.format(Date().addingTimeInterval(-5))
+            let body = ByteBuffer(string: #"{"servers": {"": {"last_activity": "\#(stamp)"}}, "last_activity": "\#(stamp)"}"#)
+            try await client.execute(uri: "/hub/api/users/alice/activity", method: .post, headers: auth(f.adminToken), body: body) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(
+                uri: "/hub/api/users/alice/activity", method: .post, headers: auth(f.adminToken), body: ByteBuffer(string: "{}")
+            ) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("at least one of"))
+            }
+            let named = ByteBuffer(string: #"{"servers": {"nope": {"last_activity": "\#(stamp)"}}}"#)
+            try await client.execute(uri: "/hub/api/users/alice/activity", method: .post, headers: auth(f.adminToken), body: named) {
+                #expect($0.status == .badRequest)
+            }
+        }
+    }
+
+    @Test("logging out ends the session on the server: the old cookie no longer works")
+    func logoutEndsSession() async throws {
+        try await withHub { f, client in
+            let xsrf = String(repeating: "e", count: 40)
+            let cookie = try await login(client, f.store, xsrf: xsrf)
+            let session: HTTPFields = [.cookie: "_xsrf=\(xsrf); \(cookie)", .contentType: "application/x-www-form-urlencoded"]
+            try await client.execute(uri: "/hub/api/user", method: .get, headers: session) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/hub/logout", method: .post, headers: session, body: ByteBuffer(string: "_xsrf=\(xsrf)")) { response in
+                #expect(response.status == .seeOther)
+                #expect(response.headers[.location] == "/hub/login?logged_out=1")
+            }
+            try await client.execute(uri: "/hub/api/user", method: .get, headers: session) { #expect($0.status == .forbidden) }
+            try await client.execute(uri: "/hub/login?logged_out=1", method: .get) { response in
+                #expect(String(buffer: response.body).contains("You have been logged out."))
+            }
+        }
+    }
+
+    @Test("a name and its decomposed twin are one user: no second account, no access to the first one's things")
+    func unicodeTwins() async throws {
+        try await withHub { f, client in
+            let composed = "\u{E9}mile"  // é as one code point
+            let decomposed = "e\u{301}mile"  // e + combining acute accent
+            let first = ByteBuffer(string: #"{"usernames": ["\#(composed)"]}"#)
+            try await client.execute(uri: "/hub/api/users", method: .post, headers: auth(f.adminToken), body: first) { #expect($0.status == .created) }
+            let twin = ByteBuffer(string: #"{"usernames": ["\#(decomposed)"]}"#)
+            try await client.execute(uri: "/hub/api/users", method: .post, headers: auth(f.adminToken), body: twin) { response in
+                #expect(response.status != .created, "the decomposed twin was created as a second user")
+            }
+            let path = decomposed.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed)!
+            try await client.execute(uri: "/hub/api/users/\(path)", method: .get, headers: auth(f.adminToken)) { response in
+                #expect(response.status == .ok)
+                #expect((Self.json(response.body) as? [String: Any])?["name"] as? String == composed)
+            }
+            let (users, _) = try await f.store.users(UserQuery())
+            #expect(users.filter { Array($0.name.utf8) == Array(composed.utf8) }.count == 1)
+            #expect(!users.contains { Array($0.name.utf8) == Array(decomposed.utf8) })
+            for bad in ["..", ".", "a\u{202E}b", "zero\u{200B}width"] {
+                let body = ByteBuffer(string: #"{"usernames": ["\#(bad)"]}"#)
+                try await client.execute(uri: "/hub/api/users", method: .post, headers: auth(f.adminToken), body: body) {
+                    #expect($0.status == .badRequest, "\(bad.unicodeScalars.map { String($0.value, radix: 16) })")
+                }
+            }
+        }
+    }
 }
