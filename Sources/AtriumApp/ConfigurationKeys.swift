@@ -94,13 +94,7 @@ struct ConfigInput {
     /// A duration with a unit: `90s`, `10m`, `2h`, `14d` (or `500ms`).
     func duration() throws(ConfigurationError) -> Duration {
         let text = try string().trimmingCharacters(in: .whitespaces).lowercased()
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-        for (suffix, scale) in units where text.hasSuffix(suffix) {
-            let number = text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
-            if let value = Double(number), value >= 0, value.isFinite {
-                return .milliseconds(Int64((value * scale * 1000).rounded()))
-            }
-        }
+        if let seconds = DurationText.seconds(text) { return .milliseconds(Int64((seconds * 1000).rounded())) }
         throw fail("must be a duration with a unit, such as 90s, 10m, 2h or 14d (not '\(text)')")
     }
 
@@ -299,8 +293,17 @@ public enum ConfigurationKeys {
         key("backend", "local | simulated | kubernetes", "Which backend runs workspaces (simulated: no processes, for tests and load tests).", show: { $0.backend.rawValue }) { c, v throws(ConfigurationError) in
             c.backend = try v.choice(HubConfiguration.BackendKind.self)
         },
-        key("spawn.concurrent_spawn_limit", "integer 1–100000", "Starts running at once; more wait in the queue.",
-            show: { "\($0.spawn.concurrentSpawnLimit)" }) { c, v throws(ConfigurationError) in c.spawn.concurrentSpawnLimit = try v.int(1...100_000) },
+        key("spawn.concurrent_spawn_limit", "auto or integer 1–100000",
+            "Starts running at once; more wait in the queue. auto: from the number of cores up to 100, adapting to how fast servers become ready.",
+            show: { $0.spawn.adaptiveSpawnLimit ? "auto" : "\($0.spawn.concurrentSpawnLimit)" }) { c, v throws(ConfigurationError) in
+                if (try? v.string())?.trimmingCharacters(in: .whitespaces).lowercased() == "auto" {
+                    c.spawn.adaptiveSpawnLimit = true
+                    c.spawn.concurrentSpawnLimit = 100
+                } else {
+                    c.spawn.adaptiveSpawnLimit = false
+                    c.spawn.concurrentSpawnLimit = try v.int(1...100_000)
+                }
+            },
         key("spawn.spawn_queue_limit", "integer 0–1000000", "Starts that may wait for a slot; beyond it the API answers 429 with Retry-After.",
             show: { "\($0.spawn.spawnQueueLimit)" }) { c, v throws(ConfigurationError) in c.spawn.spawnQueueLimit = try v.int(0...1_000_000) },
         key("spawn.active_server_limit", "integer 0–1000000", "Servers running or starting at once (0: no limit); beyond it 429.",
@@ -335,6 +338,15 @@ public enum ConfigurationKeys {
             show: { $0.local.command.map { "[" + $0.joined(separator: ", ") + "]" } ?? "null" }) { c, v throws(ConfigurationError) in
             c.local.command = try v.list()
         },
+        key("local.python_env", "path or auto",
+            "The Python environment the jupyterlab and jupyter-server presets use when their program is not on PATH (auto: /opt/atrium/jupyter for root, else ~/.local/share/atrium/jupyter).",
+            show: { $0.local.pythonEnvironment ?? "auto" }) { c, v throws(ConfigurationError) in
+            let text = try v.string()
+            c.local.pythonEnvironment = text == "auto" ? nil : text
+        },
+        key("local.setup_python_env", "boolean",
+            "When the Jupyter preset's program is missing at start-up, create local.python_env and pip-install it there (progress on the hub's output); false stops start-up with the commands to run.",
+            show: { "\($0.local.setupPythonEnvironment)" }) { c, v throws(ConfigurationError) in c.local.setupPythonEnvironment = try v.bool() },
         key("local.environment", "list of KEY=VALUE", "Extra environment for local servers (same templates, plus {secret}).",
             show: { "[" + $0.local.environment.map { $0.split(separator: "=").first.map(String.init) ?? $0 }.map { "\($0)=…" }.joined(separator: ", ") + "]" }) {
             c, v throws(ConfigurationError) in c.local.environment = try v.list()
@@ -504,6 +516,7 @@ public enum ConfigurationKeys {
     }
 
     static let byName: [String: ConfigurationKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+    static let byEnvironmentName: [String: ConfigurationKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.environmentName, $0) })
 }
 
 extension CullRule {

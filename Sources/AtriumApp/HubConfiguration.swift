@@ -37,7 +37,11 @@ public struct HubConfiguration: Sendable {
     /// Which backend runs workspaces. Default: local.
     public var backend: BackendKind = .local
     /// How servers are run, whatever the backend.
-    public var spawn = SpawnSettings()
+    public var spawn: SpawnSettings = {
+        var settings = SpawnSettings()
+        settings.adaptiveSpawnLimit = true  // `concurrent_spawn_limit: auto`
+        return settings
+    }()
     /// `spawn.hub_api_url` as configured; `nil` derives it from `ip` and `port`.
     public var hubAPIURL: String?
     /// The local-process backend.
@@ -106,6 +110,10 @@ public struct HubConfiguration: Sendable {
         public var logDirectory = "logs"
         /// Between SIGTERM and SIGKILL. Default: 10 s.
         public var stopGracePeriod: Duration = .seconds(10)
+        /// The Jupyter presets' own Python environment; nil: ``WorkspaceProgram/defaultPythonEnvironment(isRoot:home:)``.
+        public var pythonEnvironment: String?
+        /// Whether a missing Jupyter program is installed there at start-up. Default: true.
+        public var setupPythonEnvironment = true
 
         public init() {}
     }

@@ -48,8 +48,11 @@ enum Models {
         return .object(o)
     }
 
-    static func isActive(_ s: ServerRecord) -> Bool {
-        [.pending, .running, .stopping].contains(s.phase)
+    /// Servers listed without `include_stopped_servers`: those active, and those whose last start
+    /// failed (as JupyterHub keeps a failed server's entry, `ready: false`, until the next start
+    /// or stop), so a script can see that and why (its progress stream) instead of nothing.
+    static func isListed(_ s: ServerRecord) -> Bool {
+        [.pending, .running, .stopping, .failed].contains(s.phase)
     }
 
     /// The User model as `identity` may see it: names for `read:users:name`, the rest with
@@ -84,7 +87,7 @@ enum Models {
         }
         if scopes.allows("read:servers", user: u.name, groups: groups) {
             var map: [String: JSONValue] = [:]
-            for s in servers where includeStopped || isActive(s) {
+            for s in servers where includeStopped || isListed(s) {
                 map[s.name] = server(s, includeState: scopes.allows("admin:server_state", user: u.name, groups: groups))
             }
             o["servers"] = .object(map)

@@ -110,9 +110,13 @@ struct ServersAPI {
         return JSONResponse.make(.object(["lines": .array(output.map(JSONValue.string))]))
     }
 
+    /// What a user who is not an admin is told when their server could not start.
+    static let failureForUsers = "Your workspace could not start. Your instructor has been told; the details are in the hub's log and admin panel."
+
     func progress(_ request: Request, _ context: HubRequestContext, named: Bool) async throws -> Response {
         let (user, server, _) = try await target(context, named: named, scopes: ["read:servers"])
         let stream = try await mapping { try await manager.progress(user: user.name, serverName: server) }
+        let detailed = context.identity?.user.admin ?? false
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
         return Response(
@@ -125,7 +129,14 @@ struct ServersAPI {
                         "html_message": .string(Self.escapeHTML(event.message)),
                     ]
                     if event.ready { fields["ready"] = .bool(true) }
-                    if event.failed { fields["failed"] = .bool(true) }
+                    if event.failed {
+                        fields["failed"] = .bool(true)
+                        // The reason names server paths and commands: for admins and the log.
+                        if !detailed {
+                            fields["message"] = .string(Self.failureForUsers)
+                            fields["html_message"] = .string(Self.escapeHTML(Self.failureForUsers))
+                        }
+                    }
                     if let url = event.url { fields["url"] = .string(url) }
                     let data = (try? encoder.encode(JSONValue.object(fields))) ?? Data("{}".utf8)
                     var buffer = ByteBuffer(string: "data: ")

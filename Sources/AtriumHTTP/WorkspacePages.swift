@@ -91,7 +91,7 @@ extension Pages {
                 "progressURL": Models.progressURL(user: user.name, server: s.name),
                 "xsrf": xsrf, "hasProfiles": !profiles.isEmpty, "profiles": profiles,
             ]
-            if let failure { row["failure"] = failure }
+            if let failure { row["failure"] = user.admin ? failure : ServersAPI.failureForUsers }
             rows.append(row)
         }
         values["servers"] = rows

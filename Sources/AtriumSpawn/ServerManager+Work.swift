@@ -47,7 +47,7 @@ extension ServerManager {
             // Done, unless a stop took over: then the stop's task says when it is done.
             if servers[key]?.generation == generation, servers[key]?.stopTask == nil { servers[key]?.busy = false }
         }
-        guard await acquireSpawnSlot() else { return }
+        guard await acquireSpawnSlot(key) else { return }
         defer { releaseSpawnSlot() }
         func current() -> Managed? {
             guard let s = servers[key], s.generation == generation, s.lifecycle.state == .starting else { return nil }
@@ -62,6 +62,9 @@ extension ServerManager {
             try await persist(key, phase: .pending)
 
             let progress: ProgressSink = { event in await self.record(key, event) }
+            // Readiness is measured, and its deadline counted, from here: time in the queue
+            // is not the server's.
+            let processStarting = ContinuousClock.now
             let started = try await withTimeout(settings.startTimeout, what: "start") {
                 try await self.backend.start(request, initial, progress)
             }
@@ -85,6 +88,7 @@ extension ServerManager {
             if action == .publishRoute {
                 routes.publish(LiveRoute(user: key.user, userID: server.userID, server: key.server, endpoint: endpoint))
             }
+            admission.ready(after: (ContinuousClock.now - processStarting).seconds, waiting: spawnQueue.count)
             try await persist(key, phase: .running)
             let seconds = (ContinuousClock.now - began).seconds
             averageSpawnSeconds = averageSpawnSeconds * 0.8 + seconds * 0.2
@@ -125,12 +129,14 @@ extension ServerManager {
                 throw SpawnError(.backendFailed, "The server did not answer at \(endpoint.address) within \(settings.readyTimeout)")
             }
             try await Task.sleep(for: delay)
-            delay = min(delay * 2, .seconds(1))
+            // A connection attempt to a server that is not listening yet is cheap; every second
+            // of polling slack is a second later for the user and for everyone queued behind.
+            delay = min(delay * 2, .milliseconds(250))
         }
     }
 
-    func acquireSpawnSlot() async -> Bool {
-        if activeSpawns < settings.concurrentSpawnLimit {
+    func acquireSpawnSlot(_ key: Key) async -> Bool {
+        if activeSpawns < admission.limit, spawnQueue.isEmpty {
             activeSpawns += 1
             return true
         }
@@ -138,7 +144,8 @@ extension ServerManager {
         return await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 if Task.isCancelled { continuation.resume(returning: false); return }
-                spawnQueue.append((id, continuation))
+                spawnQueue.append((id, key, continuation))
+                announceQueue(from: spawnQueue.count - 1)
             }
         } onCancel: {
             Task { await self.leaveSpawnQueue(id) }
@@ -148,14 +155,42 @@ extension ServerManager {
     func leaveSpawnQueue(_ id: UUID) {
         guard let index = spawnQueue.firstIndex(where: { $0.id == id }) else { return }
         spawnQueue.remove(at: index).continuation.resume(returning: false)
+        announceQueue(from: index)
     }
 
     func releaseSpawnSlot() {
-        if spawnQueue.isEmpty {
-            activeSpawns -= 1
-        } else {
-            spawnQueue.removeFirst().continuation.resume(returning: true)  // the slot passes on
+        activeSpawns -= 1
+        admitWaiting()
+    }
+
+    /// Lets waiting starts run while the admission limit allows (it may have grown).
+    func admitWaiting() {
+        var admitted = 0
+        while activeSpawns < admission.limit, !spawnQueue.isEmpty {
+            activeSpawns += 1
+            admitted += 1
+            spawnQueue.removeFirst().continuation.resume(returning: true)
         }
+        if admitted > 0 { announceQueue(from: 0) }
+    }
+
+    /// Tells each start from position `index` on where it stands in the queue (progress events).
+    func announceQueue(from index: Int) {
+        guard index < spawnQueue.count else { return }
+        let perStart = admission.recent ?? averageSpawnSeconds
+        for position in index..<spawnQueue.count {
+            record(spawnQueue[position].key, Self.queueEvent(ahead: position, running: activeSpawns, limit: admission.limit, secondsPerStart: perStart))
+        }
+    }
+
+    /// The progress event of a start with `ahead` starts before it in the queue.
+    static func queueEvent(ahead: Int, running: Int, limit: Int, secondsPerStart: Double) -> ProgressEvent {
+        let waves = Double(ahead / max(1, limit) + 1)
+        let eta = Int((waves * secondsPerStart).rounded(.up))
+        let place = ahead == 0 ? "you are next" : "\(ahead) \(ahead == 1 ? "start" : "starts") ahead of you"
+        return ProgressEvent(
+            progress: 5,
+            message: "Waiting to start: \(running) \(running == 1 ? "server is" : "servers are") starting now and \(place) (about \(max(1, eta)) s)")
     }
 
     /// Starts waiting in the spawn queue (for metrics).

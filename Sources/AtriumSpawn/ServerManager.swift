@@ -75,7 +75,9 @@ public actor ServerManager {
     /// Callers waiting for a server to leave a transition (bounded by a timeout).
     var settleWaiters: [UUID: (key: Key, done: AsyncStream<Void>.Continuation)] = [:]
     var activeSpawns = 0
-    var spawnQueue: [(id: UUID, continuation: CheckedContinuation<Bool, Never>)] = []
+    var spawnQueue: [(id: UUID, key: Key, continuation: CheckedContinuation<Bool, Never>)] = []
+    /// How many starts may run at once (adapting to the machine, or fixed).
+    var admission: SpawnAdmission
     /// Moving average of spawn durations in seconds, for Retry-After.
     var averageSpawnSeconds = 5.0
     /// `JUPYTERHUB_API_URL` for workspaces; known once the hub listens.
@@ -98,6 +100,10 @@ public actor ServerManager {
         self.routes = routes
         self.logger = logger
         self.hubAPIURL = settings.hubAPIURL
+        // Only local starts compete for the hub's own cores.
+        self.admission = settings.adaptiveSpawnLimit && backend.kind == "local"
+            ? SpawnAdmission(cores: settings.cores, ceiling: settings.concurrentSpawnLimit)
+            : .fixed(settings.concurrentSpawnLimit)
     }
 
     /// `/user/alice/` or `/user/alice/lab/`, percent-encoding what a path segment cannot hold.
@@ -189,8 +195,8 @@ public actor ServerManager {
         case .success(let a):
             action = a
         case .failure(let rejection) where rejection.reason == .notRunning:
-            // Stopped already: removing is still meaningful.
-            guard remove else { throw SpawnError(.rejected, "\(describe(key)) is not running") }
+            // Stopped already: as JupyterHub, a stop is then done (204); removing still acts.
+            guard remove else { return .stopped }
             try await removeStopped(key)
             return .stopped
         case .failure(let rejection) where rejection.reason == .stopPending:
@@ -425,7 +431,7 @@ public actor ServerManager {
     }
 
     func retryAfter() -> Int {
-        let waves = Double(spawnQueue.count + 1) / Double(max(1, settings.concurrentSpawnLimit))
+        let waves = Double(spawnQueue.count + 1) / Double(max(1, admission.limit))
         return min(300, max(1, Int((averageSpawnSeconds * max(1, waves)).rounded(.up))))
     }
 

@@ -26,7 +26,14 @@ public struct SpawnProfile: Sendable, Equatable {
 /// How the hub runs servers, whatever the backend.
 public struct SpawnSettings: Sendable {
     /// Starts running at once; more wait in a queue. Default: 100 (JupyterHub's concurrent_spawn_limit).
+    /// With ``adaptiveSpawnLimit``, the most the adapted limit may reach.
     public var concurrentSpawnLimit = 100
+    /// Whether the number of starts at once adapts to the machine (see ``SpawnAdmission``),
+    /// from the number of cores up to ``concurrentSpawnLimit``. The hub's configuration turns
+    /// it on by default (`concurrent_spawn_limit: auto`).
+    public var adaptiveSpawnLimit = false
+    /// The cores the adaptive limit starts from. Default: the machine's active processors.
+    public var cores = ProcessInfo.processInfo.activeProcessorCount
     /// Starts that may wait for a slot; beyond it the API answers 429 with Retry-After. Default: 1,000.
     public var spawnQueueLimit = 1_000
     /// Servers running or starting at once; 0 is no limit. Beyond it: 429.
