@@ -42,11 +42,25 @@ if [ -z "${ATRIUM_TEST_POSTGRES_URL:-}" ]; then
 fi
 
 swift build --build-tests
-swift test --skip-build "$@"
+swift_status=0
+swift test --skip-build "$@" || swift_status=$?
 
-# Browser tests: headless Chromium (WebDriver) against the binary just built, with the simulated
-# backend. Skipped when arguments narrow the Swift tests; without chromium, chromium-driver or
-# selenium they are skipped with a note, except under CI=true, where that fails.
+# Browser tests: headless Chromium (WebDriver) against the binary just built: the admin panel and
+# user pages (simulated backend) and the real JupyterLab through the hub (local backend). They run
+# even when `swift test` failed, and both results are reported. Skipped when arguments narrow the
+# Swift tests; without chromium, chromium-driver, selenium or JupyterLab they are skipped with a
+# note, except under CI=true, where that fails.
+browser_failed=()
 if [ "$#" -eq 0 ]; then
-  python3 tests/browser/test_admin.py
+  for test in tests/browser/test_*.py; do
+    echo "== browser: $test"
+    python3 "$test" || browser_failed+=("$test")
+  done
 fi
+
+echo "== summary"
+if [ "$swift_status" -eq 0 ]; then echo "swift test: passed"; else echo "swift test: FAILED (exit $swift_status)"; fi
+if [ "$#" -eq 0 ]; then
+  if [ "${#browser_failed[@]}" -eq 0 ]; then echo "browser tests: passed"; else echo "browser tests: FAILED: ${browser_failed[*]}"; fi
+fi
+[ "$swift_status" -eq 0 ] && [ "${#browser_failed[@]}" -eq 0 ]

@@ -26,6 +26,14 @@ public enum ConfigurationLoader {
                 }
             }
         }
+        for name in environment.keys.sorted() where name.hasPrefix("ATRIUM_") && !isKnownVariable(name) {
+            let guess = name.dropFirst("ATRIUM_".count).lowercased().replacingOccurrences(of: "__", with: ".")
+            let hint = ConfigurationKeys.all.first { $0.name.hasSuffix(guess) || guess.hasSuffix($0.name) }
+                .map { " (did you mean \($0.environmentName)?)" } ?? ""
+            throw ConfigurationError(
+                key: name, problem: "is not a configuration variable\(hint); see `atrium config reference`, or unset it",
+                source: "the environment")
+        }
         for key in ConfigurationKeys.all {
             if let value = environment[key.environmentName] {
                 try apply(key.name, .text(value), to: &configuration, source: "environment variable \(key.environmentName)")
@@ -36,6 +44,26 @@ public enum ConfigurationLoader {
         }
         try configuration.validate()
         return configuration
+    }
+
+    /// Where the command line looks for the configuration when `--config` is not given:
+    /// `ATRIUM_CONFIG`, else `/etc/atrium/atrium.yaml` when it exists (the service's file), so
+    /// `atrium user …` run by hand finds the same database as the service.
+    public static func defaultFile(
+        environment: [String: String] = ProcessInfo.processInfo.environment, systemFile: String = "/etc/atrium/atrium.yaml"
+    ) -> String? {
+        if let named = environment["ATRIUM_CONFIG"], !named.isEmpty { return named }
+        return FileManager.default.fileExists(atPath: systemFile) ? systemFile : nil
+    }
+
+    /// `ATRIUM_…` variables that are not configuration keys but that Atrium or its tools read
+    /// or set: the configuration file, the cookie secret, what the hub gives workspaces, and the
+    /// test and benchmark tools' own settings.
+    static let otherVariables: Set<String> = ["ATRIUM_CONFIG", "ATRIUM_COOKIE_SECRET", "ATRIUM_BINARY", "ATRIUM_BUILD_DIR", "ATRIUM_RECORD_GOLDEN"]
+    static let otherPrefixes = ["ATRIUM_WORKSPACE_", "ATRIUM_TEST_", "ATRIUM_BENCH_", "ATRIUM_STARTER_", "ATRIUM_ACTIVITY_"]
+
+    static func isKnownVariable(_ name: String) -> Bool {
+        ConfigurationKeys.byEnvironmentName[name] != nil || otherVariables.contains(name) || otherPrefixes.contains { name.hasPrefix($0) }
     }
 
     private static func apply(_ name: String, _ raw: ConfigInput.Raw, to configuration: inout HubConfiguration, source: String)

@@ -26,6 +26,15 @@ public enum AtriumVersion {
 /// its own beyond start-up bookkeeping (migrations, configured admins).
 public enum HubApplication {
     /// Opens the store and applies migrations.
+    /// What is wrong when the configured SQLite database does not exist yet (commands other
+    /// than `serve` and `migrate` must not create an empty one somewhere else), or nil.
+    public static func missingDatabase(_ configuration: HubConfiguration) -> String? {
+        let db = configuration.db
+        if db == ":memory:" || db.hasPrefix("postgres://") || db.hasPrefix("postgresql://") { return nil }
+        let path = absolute(db)
+        return FileManager.default.fileExists(atPath: path) ? nil : "there is no Atrium database at \(path)"
+    }
+
     public static func openStore(_ configuration: HubConfiguration, logger: Logger) async throws -> Store {
         let store = try await Store.open(configuration.db, logger: logger)
         do {
@@ -163,9 +172,15 @@ public enum HubApplication {
             backend.stripPrefix = local.command == nil ? preset?.stripPrefix ?? false : false
             backend.starterFiles = local.starterFiles.map(absolute)
             backend.stopGracePeriod = local.stopGracePeriod
-            // The bundled atrium-workspace sits next to the atrium binary.
+            // The bundled atrium-workspace sits next to the atrium binary; the Jupyter presets'
+            // own Python environment comes next, then PATH.
             let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-            backend.extraPath = [executable.deletingLastPathComponent().path]
+            let pythonEnvironment = local.pythonEnvironment.map(absolute) ?? WorkspaceProgram.defaultPythonEnvironment()
+            backend.extraPath = [executable.deletingLastPathComponent().path, pythonEnvironment + "/bin"]
+            // Found now, not at a student's first Start.
+            _ = try WorkspaceProgram.ensure(
+                command: backend.command, preset: local.command == nil ? local.preset : nil, extraPath: backend.extraPath,
+                pythonEnvironment: pythonEnvironment, setupPythonEnvironment: local.setupPythonEnvironment, logger: logger)
             return (AnyBackend(LocalBackend(configuration: backend, logger: logger)), [], {})
         case .simulated:
             var simulated = configuration.simulated
@@ -199,11 +214,18 @@ public enum HubApplication {
                 Log in at {url}/hub/login and change it at {url}/hub/change-password.
                 """]
         }
+        // A configured admin without a password gets a generated one, printed once (in the
+        // journal, for a service): leaving the name open to whoever signs up first would hand
+        // the hub to anyone who reaches its port before the instructor does.
         var notices: [String] = []
         for name in admins {
             if let user = try await store.user(named: name), user.passwordHash == nil {
-                notices.append(
-                    "Admin \(name) has no password yet: sign up as \(name) at {url}/hub/signup (configured admins are approved at once), or run `atrium user set-password \(name)`.")
+                let password = String(TokenHashing.newSecret().prefix(20))
+                try await store.setPasswordHash(name, try await authenticator.hash(password))
+                notices.append("""
+                    Admin \(name) had no password: set it to \(password)
+                    Log in at {url}/hub/login and change it at {url}/hub/change-password (or run `atrium user set-password \(name)`).
+                    """)
             }
         }
         return notices

@@ -90,3 +90,17 @@ public enum Timestamp {
         return Date(timeIntervalSince1970: Double(epoch - offsetSeconds) + fraction)
     }
 }
+
+/// Durations as people write them: `500ms`, `90s`, `10m`, `2h`, `14d`.
+public enum DurationText {
+    /// The seconds `text` stands for, or nil when it is not a non-negative number with a unit.
+    public static func seconds(_ text: String) -> Double? {
+        let text = text.trimmingCharacters(in: .whitespaces).lowercased()
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
+        for (suffix, scale) in units where text.hasSuffix(suffix) {
+            let number = text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
+            if let value = Double(number), value >= 0, value.isFinite { return value * scale }
+        }
+        return nil
+    }
+}

@@ -63,6 +63,11 @@ public final class Store: Sendable {
             guard FileManager.default.fileExists(atPath: directory) else {
                 throw StoreError(.badConfiguration, "the folder for the database file \(location) does not exist")
             }
+            // A new database is created readable by the hub's user only (it holds password and
+            // token hashes); SQLite gives its -wal and -shm files the same mode.
+            if !FileManager.default.fileExists(atPath: location) {
+                _ = FileManager.default.createFile(atPath: location, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
             storage = .file(path: location)
         }
         let pool = EventLoopGroupConnectionPool(

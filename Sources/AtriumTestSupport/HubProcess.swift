@@ -58,6 +58,9 @@ public final class HubProcess: @unchecked Sendable {
     /// starts the hub with that file and returns the token.
     public func start(config: String) async throws -> String {
         try config.write(to: directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
+        // Commands other than serve and migrate never create a database: make it first.
+        let migrated = try await run(["migrate", "--config", "atrium.yaml"], withErrors: true)
+        guard migrated.status == 0 else { throw HubError("atrium migrate: \(migrated.output)") }
         let token = try await run(["token", "create", "ops", "--admin", "--config", "atrium.yaml"]).output
             .trimmingCharacters(in: .whitespacesAndNewlines)
         try await start(extra: ["--config", "atrium.yaml"])

@@ -41,7 +41,7 @@ struct Atrium: AsyncParsableCommand {
 
 /// Options every command that touches the hub's state shares.
 struct HubOptions: ParsableArguments {
-    @Option(name: .long, help: "YAML configuration file.")
+    @Option(name: .long, help: "YAML configuration file (default: $ATRIUM_CONFIG, else /etc/atrium/atrium.yaml when it exists).")
     var config: String?
 
     @Option(name: .long, help: "SQLite file, :memory:, or postgres:// URL (overrides the configuration).")
@@ -57,10 +57,13 @@ struct HubOptions: ParsableArguments {
         return flags
     }
 
+    /// `--config`, else `ATRIUM_CONFIG`, else `/etc/atrium/atrium.yaml` when it exists.
+    var configFile: String? { config ?? ConfigurationLoader.defaultFile() }
+
     /// Loads the configuration, or exits with a message naming the bad key.
     func load(extra: [String: String] = [:]) throws -> HubConfiguration {
         do {
-            let configuration = try ConfigurationLoader.load(file: config, flags: flags.merging(extra) { $1 })
+            let configuration = try ConfigurationLoader.load(file: configFile, flags: flags.merging(extra) { $1 })
             Logging.bootstrapOnce(level: configuration.logLevel)
             return configuration
         } catch {
@@ -108,6 +111,7 @@ struct Serve: AsyncParsableCommand {
         if let ip { extra["ip"] = ip }
         if let port { extra["port"] = port }
         let configuration = try options.load(extra: extra)
+        if let problem = PortCheck.problem(ip: configuration.ip, port: configuration.port) { CLI.fail(problem) }
         let logger = CLI.logger()
         // One hub per process here, so swift-metrics' global system (what libraries report to)
         // may write into the hub's registry: their metrics then appear on /hub/metrics too.

@@ -9,6 +9,14 @@ struct HubEndToEndTests {
     @Test("1,000 users: batch create, list with and without pagination, rename, admin, tokens, 403, delete")
     func usersAndTokens() async throws {
         let hub = try HubProcess()
+        // A command other than serve and migrate finds no database and says so, creating none.
+        let early = try await hub.run(["token", "create", "ops", "--admin"], withErrors: true)
+        #expect(early.status == 1)
+        #expect(early.output.contains("there is no Atrium database at") && early.output.contains("atrium migrate"))
+        #expect(!FileManager.default.fileExists(atPath: hub.directory.appendingPathComponent("atrium.sqlite").path))
+        #expect(try await hub.run(["migrate"]).status == 0)
+        let attributes = try FileManager.default.attributesOfItem(atPath: hub.directory.appendingPathComponent("atrium.sqlite").path)
+        #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600, "the database holds password and token hashes")
         let token = try await hub.run(["token", "create", "ops", "--admin"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(token.count == 80)
         try await hub.start()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything the tests need, from Debian's packages and PyPI: PostgreSQL (store tests),
+# sqlite3 (the stress tool's end-to-end tests read the hub's file), openssl (the Kubernetes
+# client's TLS certificates), JupyterLab, jupyter-server and ipykernel (the real workspaces of the
+# end-to-end and browser tests), the unmodified jupyterhub-idle-culler, headless Chromium with its
+# WebDriver and selenium (the browser tests). Idempotent: installs only what is missing.
+# Run as root (or with sudo) on Debian: scripts/install-test-deps.sh
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+apt_missing=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_missing+=(postgresql)
+command -v sqlite3 >/dev/null 2>&1 || apt_missing+=(sqlite3)
+command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
+command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || apt_missing+=(chromium-driver)
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  echo "installing from Debian: ${apt_missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq "${apt_missing[@]}" >/dev/null
+fi
+
+pip_missing=()
+command -v jupyter-lab >/dev/null 2>&1 || pip_missing+=(jupyterlab)
+command -v jupyter-server >/dev/null 2>&1 || pip_missing+=(jupyter-server)
+python3 -c "import ipykernel" >/dev/null 2>&1 || pip_missing+=(ipykernel)
+python3 -c "import jupyterhub_idle_culler" >/dev/null 2>&1 || pip_missing+=(jupyterhub-idle-culler)
+python3 -c "import selenium" >/dev/null 2>&1 || pip_missing+=(selenium)
+if [ "${#pip_missing[@]}" -gt 0 ]; then
+  echo "installing from PyPI: ${pip_missing[*]}"
+  # The Python here is the machine's own (pyenv, or a virtual environment); on Debian's system
+  # Python, run this inside a virtual environment instead (PEP 668).
+  python3 -m pip install -q --disable-pip-version-check "${pip_missing[@]}"
+  hash -r
+fi
+echo "test prerequisites installed"
