@@ -24,6 +24,7 @@ def pct(values, p):
 
 def run(binary, db, users, label):
     work = tempfile.mkdtemp(prefix="atrium-bench-")
+    subprocess.run([binary, "migrate", "--db", db], cwd=work, capture_output=True, check=True)
     token = subprocess.run([binary, "token", "create", "bench", "--admin", "--db", db], cwd=work,
                            capture_output=True, text=True, check=True).stdout.strip()
     hub = subprocess.Popen([binary, "serve", "--port", "0", "--db", db, "--log-level", "warning"], cwd=work,

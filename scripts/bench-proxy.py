@@ -134,6 +134,7 @@ log_level: warning
 """
     with open(f"{work}/atrium.yaml", "w") as f:
         f.write(config)
+    subprocess.run([f"{bindir}/atrium", "migrate", "--config", "atrium.yaml"], cwd=work, capture_output=True, check=True)
     token = subprocess.run([f"{bindir}/atrium", "token", "create", "ops", "--admin", "--config", "atrium.yaml"],
                            cwd=work, capture_output=True, text=True, check=True).stdout.strip()
     hub = subprocess.Popen([f"{bindir}/atrium", "serve", "--port", "0", "--config", "atrium.yaml"], cwd=work,
