@@ -1,7 +1,8 @@
-"""Start the real `atrium` binary (simulated backend) and a headless Chromium for browser tests."""
+"""Start the real `atrium` binary (simulated or local backend) and a headless Chromium for browser tests."""
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,25 +42,55 @@ def require_browser():
 
 
 class Hub:
-    """`atrium serve --port 0` in a temporary folder, with an admin `admin`."""
+    """`atrium serve --port 0` in a temporary folder, with an admin `admin`.
 
-    def __init__(self, admin_password="Admin-Pass-4821", extra_config=""):
+    `backend="simulated"` (the default) runs no processes. `backend="local"` runs real programs
+    with the local backend; `local` adds keys of the `local:` section (e.g. `{"preset":
+    "jupyterlab"}`), `spawn` keys of the `spawn:` section (e.g. `{"ready_timeout": "120s"}`);
+    workspaces, logs and sockets live in the temporary folder. `env` is the environment of the
+    hub and of the `atrium` commands (the local backend's programs inherit its PATH). `setup`
+    is called with the hub before `atrium serve` starts (to add users or tokens to the database).
+    """
+
+    def __init__(self, admin_password="Admin-Pass-4821", extra_config="", backend="simulated", local=None, spawn=None,
+                 env=None, log_level="warning", setup=None):
         self.dir = tempfile.mkdtemp(prefix="atrium-browser-")
         self.config = os.path.join(self.dir, "atrium.yaml")
+        self.backend = backend
+        self.env = env
+        self.process = None
+        self.output = []
+        if backend == "simulated":
+            backend_config = "backend: simulated\nsimulated:\n  start_delay_min: 300ms\n  start_delay_max: 800ms\n"
+        elif backend == "local":
+            local_keys = {"workspaces_root": f"{self.dir}/workspaces", "log_dir": f"{self.dir}/logs",
+                          "socket_dir": f"{self.dir}/sockets", "stop_grace_period": "5s"}
+            local_keys.update(local or {})
+            backend_config = "backend: local\nlocal:\n" + "".join(f"  {k}: {v}\n" for k, v in local_keys.items())
+        else:
+            raise ValueError(f"unknown backend {backend}")
+        spawn_keys = {"stop_servers_on_shutdown": "true"} if backend == "local" else {}
+        spawn_keys.update(spawn or {})
+        spawn_config = ("spawn:\n" + "".join(f"  {k}: {v}\n" for k, v in spawn_keys.items())) if spawn_keys else ""
         with open(self.config, "w") as f:
             f.write(
                 f"db: {self.dir}/atrium.sqlite\n"
                 f"cookie_secret_file: {self.dir}/cookie_secret\n"
-                "backend: simulated\n"
-                "simulated:\n  start_delay_min: 300ms\n  start_delay_max: 800ms\n"
+                + backend_config + spawn_config +
                 "auth:\n  bcrypt_cost: 4\n"
-                "log_level: warning\n" + extra_config)
+                f"log_level: {log_level}\n" + extra_config)
         self.admin_password = admin_password
-        self.atrium(["user", "add", "admin", "--admin", "--password-stdin"], stdin=admin_password + "\n")
+        try:
+            self.atrium(["migrate"])  # `atrium user add` needs an existing database
+            self.atrium(["user", "add", "admin", "--admin", "--password-stdin"], stdin=admin_password + "\n")
+            if setup:
+                setup(self)
+        except BaseException:
+            self.stop()
+            raise
         self.process = subprocess.Popen(
             [BINARY, "serve", "--port", "0", "--config", self.config],
-            cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.output = []
+            cwd=self.dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         deadline = time.time() + 60
         port = None
         while time.time() < deadline and port is None:
@@ -77,30 +108,56 @@ class Hub:
         # Keep draining the hub's output so it never blocks on a full pipe.
         threading.Thread(target=lambda: [self.output.append(l) for l in self.process.stdout], daemon=True).start()
 
+    def log_file(self, user, server=""):
+        """The local backend's output file of a server (it may not exist yet)."""
+        return os.path.join(self.dir, "logs", f"{user}--{server}.log" if server else f"{user}.log")
+
     def atrium(self, args, stdin=None):
         result = subprocess.run([BINARY] + args + ["--config", self.config], cwd=self.dir, input=stdin,
-                                capture_output=True, text=True, timeout=120)
+                                capture_output=True, text=True, timeout=120, env=self.env)
         if result.returncode != 0:
             raise RuntimeError(f"atrium {' '.join(args)} failed: {result.stderr}")
         return result.stdout.strip()
 
     def stop(self):
-        if self.process.poll() is None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
-                self.process.wait(timeout=20)
+                self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=10)
+        if self.backend == "local":
+            self._kill_leftover_workspaces()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def _kill_leftover_workspaces(self):
+        """Programs the local backend started run in their own session and outlive a killed hub:
+        end those whose working directory is inside this hub's workspaces (by process id)."""
+        root = os.path.join(self.dir, "workspaces") + os.sep
+        for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+            try:
+                cwd = os.readlink(f"/proc/{pid}/cwd")
+            except OSError:
+                continue
+            if (cwd + os.sep).startswith(root):
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except OSError:
+                    pass
 
-def browser(width=1400, height=1000):
+
+def browser(width=1400, height=1000, logs=False):
+    """A headless Chromium; with `logs`, its console (`get_log("browser")`) and network events
+    (`get_log("performance")`) can be read."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                 f"--window-size={width},{height}", "--disable-extensions", "--no-first-run"):
         options.add_argument(arg)
+    if logs:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     options.binary_location = binary
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
