@@ -63,7 +63,9 @@ public struct Authenticator: Sendable {
         switch configuration.mode {
         case .native:
             let existing = try await store.user(named: name)
-            let ok = try await hasher.verify(password, hash: existing?.passwordHash ?? PasswordHasher.decoyHash)
+            let hash: String
+            if let stored = existing?.passwordHash { hash = stored } else { hash = try await hasher.decoyHash() }
+            let ok = try await hasher.verify(password, hash: hash)
             guard ok, let existing, existing.passwordHash != nil else { try await fail(name, now) }
             user = existing
         case .sharedPassword:

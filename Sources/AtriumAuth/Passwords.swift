@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdBcrypt
 import NIOPosix
+import Synchronization
 
 /// Rules a new password must meet.
 public struct PasswordPolicy: Sendable, Equatable {
@@ -50,7 +51,19 @@ public struct PasswordHasher: Sendable {
         try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
     }
 
-    /// A hash of a random password, compared against when the user does not exist, so a
-    /// login for an unknown name takes as long as one for a known name.
-    public static let decoyHash = Bcrypt.hash(UUID().uuidString, cost: 4)
+    /// Decoy hashes by cost, made once each.
+    private static let decoys = Mutex<[UInt8: String]>([:])
+
+    /// A hash of a random password at this hasher's cost, compared against when the user does
+    /// not exist (or has no password), so a login for an unknown name takes as long as one for
+    /// a known name: the time of a failed login does not tell whether the name exists.
+    public func decoyHash() async throws -> String {
+        if let made = Self.decoys.withLock({ $0[cost] }) { return made }
+        let made = try await hash(UUID().uuidString)
+        return Self.decoys.withLock { decoys in
+            if let first = decoys[cost] { return first }
+            decoys[cost] = made
+            return made
+        }
+    }
 }

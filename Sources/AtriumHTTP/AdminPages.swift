@@ -39,6 +39,7 @@ struct AdminPages {
         values["me"] = identity.user.name
         values["native"] = hub.authenticator.configuration.mode == .native
         values["profiles"] = hub.spawnSettings.profiles.map(\.name).joined(separator: ", ")
+        values["hasProfiles"] = !hub.spawnSettings.profiles.isEmpty
         values["wide"] = true
         return hub.pages.render("admin", values, cookies: cookies)
     }

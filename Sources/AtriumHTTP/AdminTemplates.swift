@@ -88,7 +88,7 @@ extension Templates {
       <h2>Add users</h2>
       <div id="add-input">
         <p class="muted">One name a line, or a CSV roster with the columns <code>username,group,profile,admin</code>
-        (a header line is optional; several groups separated by <code>;</code>).{{#profiles}} Profiles: {{profiles}}.{{/profiles}}
+        (a header line is optional; several groups separated by <code>;</code>).{{#hasProfiles}} Profiles: {{profiles}}.{{/hasProfiles}}
         {{#native}}Each new user gets a generated password, shown once.{{/native}}</p>
         <label for="add-file">CSV file</label><input type="file" id="add-file" accept=".csv,text/csv,text/plain">
         <label for="add-text">Names or CSV</label><textarea id="add-text" rows="10" placeholder="username,group,profile,admin&#10;ann,course-a,,&#10;ben,course-a;tutors,,true"></textarea>

@@ -15,6 +15,8 @@ struct Pages {
         router.get("/", use: { _, _ in Response.redirect(to: "/hub/home") })
         router.get("/hub", use: { _, _ in Response.redirect(to: "/hub/home") })
         router.get("/hub/health", use: health)
+        router.get("/favicon.ico", use: favicon)
+        router.get("/hub/favicon.ico", use: favicon)
         router.get("/hub/login", use: loginPage)
         router.post("/hub/login", use: login)
         router.get("/hub/logout", use: logoutPage)
@@ -38,11 +40,25 @@ struct Pages {
     /// Common values: the XSRF token (and its cookie when new) and who is logged in.
     func base(_ request: Request, _ context: HubRequestContext, title: String) -> ([String: Any], [Cookie]) {
         let (xsrf, cookie) = hub.xsrfToken(request)
-        var values: [String: Any] = ["title": title, "xsrf": xsrf, "signupEnabled": signupEnabled]
+        var values: [String: Any] = [
+            "title": title, "xsrf": xsrf, "signupEnabled": signupEnabled, "minLength": auth.passwordPolicy.minimumLength,
+        ]
         if let identity = context.identity, context.viaCookie {
             values["user"] = ["name": identity.user.name, "isAdmin": identity.user.admin, "xsrf": xsrf] as [String: Any]
         }
         return (values, cookie.map { [$0] } ?? [])
+    }
+
+    /// The hub's icon: a small SVG (browsers ask for `/favicon.ico` on every page).
+    static let faviconSVG = """
+        <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#1f6feb"/>\
+        <path d="M8 25 L16 7 L24 25 M11.5 18 H20.5" stroke="#fff" stroke-width="3.2" fill="none" stroke-linecap="round" stroke-linejoin="round"/></svg>
+        """
+
+    func favicon(_ request: Request, context: HubRequestContext) async throws -> Response {
+        Response(
+            status: .ok, headers: [.contentType: "image/svg+xml", .cacheControl: "public, max-age=86400"],
+            body: .init(byteBuffer: ByteBuffer(string: Self.faviconSVG)))
     }
 
     func checkXSRF(_ request: Request, _ form: FormBody) throws {

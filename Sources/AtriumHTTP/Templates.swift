@@ -14,6 +14,7 @@ enum Templates {
     <meta charset="utf-8">
     <meta name="viewport" content="width=device-width, initial-scale=1">
     <title>{{title}} · {{hubName}}</title>
+    <link rel="icon" href="/favicon.ico" type="image/svg+xml">
     <style>
     :root { --fg:#1d232b; --muted:#5b6673; --line:#d9dee4; --accent:#1f6feb; --bg:#f6f8fa; --bad:#b42318; --ok:#067647; }
     * { box-sizing: border-box; }
@@ -49,7 +50,8 @@ enum Templates {
     textarea { width:100%; font:14px/1.4 ui-monospace, monospace; padding:.5rem; border:1px solid var(--line); border-radius:6px; }
     pre.logs { max-height:60vh; overflow:auto; background:#0d1117; color:#e6edf3; padding:.75rem; border-radius:6px; font-size:.8rem; white-space:pre-wrap; }
     code.secret { font-size:1.1rem; background:#fffaeb; padding:.2rem .4rem; border-radius:4px; user-select:all; }
-    @media (max-width: 600px) { th.optional, td.optional { display:none; } main { margin-top:1rem; } .card { padding:.8rem; } }
+    @media (max-width: 600px) { th.optional, td.optional { display:none; } main { margin-top:1rem; } .card { padding:.8rem; }
+      td { word-break:break-word; } td.actions { white-space:normal; } }
     </style>
     </head>
     <body>
@@ -67,6 +69,19 @@ enum Templates {
     <main{{#wide}} class="wide"{{/wide}}>
     {{$body}}{{/body}}
     </main>
+    <script>
+    // A message carried in the URL (?notice=, ?error=) is shown once: a reload or a bookmark
+    // does not repeat it, and a notice fades once read.
+    (() => {
+      const url = new URL(location.href);
+      let changed = false;
+      for (const key of ['notice', 'error', 'logged_out', 'signed_up']) {
+        if (url.searchParams.has(key)) { url.searchParams.delete(key); changed = true; }
+      }
+      if (changed) history.replaceState(null, '', url.pathname + (url.search || '') + url.hash);
+      for (const box of document.querySelectorAll('p.notice')) setTimeout(() => box.remove(), 8000);
+    })();
+    </script>
     </body>
     </html>
     """
@@ -124,7 +139,8 @@ enum Templates {
         <label for="current_password">Current password</label>
         <input type="password" id="current_password" name="current_password" autocomplete="current-password" required>
         <label for="new_password">New password</label>
-        <input type="password" id="new_password" name="new_password" autocomplete="new-password" required>
+        <input type="password" id="new_password" name="new_password" autocomplete="new-password" required minlength="{{minLength}}">
+        <p class="muted">At least {{minLength}} characters; common passwords and your user name are refused.</p>
         <label for="new_password_confirm">Repeat the new password</label>
         <input type="password" id="new_password_confirm" name="new_password_confirm" autocomplete="new-password" required>
         <button type="submit" id="change_submit">Change password</button>
@@ -142,7 +158,8 @@ enum Templates {
       <form method="post" action="/hub/change-password/{{targetPath}}">
         <input type="hidden" name="_xsrf" value="{{xsrf}}">
         <label for="new_password">New password</label>
-        <input type="password" id="new_password" name="new_password" autocomplete="new-password" required>
+        <input type="password" id="new_password" name="new_password" autocomplete="new-password" required minlength="{{minLength}}">
+        <p class="muted">At least {{minLength}} characters; common passwords and your user name are refused.</p>
         <label for="new_password_confirm">Repeat the new password</label>
         <input type="password" id="new_password_confirm" name="new_password_confirm" autocomplete="new-password" required>
         <p class="muted">Their other sessions end, and any lockout is lifted.</p>

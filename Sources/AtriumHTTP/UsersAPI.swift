@@ -171,6 +171,21 @@ struct UsersAPI {
             if try await hub.store.user(named: newName) != nil {
                 throw APIError.badRequest("User \(newName) already exists, username must be unique")
             }
+            // A server reached at /user/{old name}/ would go on answering there, for whoever
+            // takes the old name next: a user with servers that are not stopped is not renamed.
+            if let user = existing {
+                let servers = try await hub.store.servers(ofUserIDs: [user.id])[user.id] ?? []
+                let live = servers.filter { [.pending, .running, .stopping, .suspended].contains($0.phase) }
+                if !live.isEmpty {
+                    let list = live.map { "\($0.name.isEmpty ? "default" : $0.name) (\($0.phase.rawValue))" }.joined(separator: ", ")
+                    throw APIError.badRequest("Stop \(name)'s servers before renaming the user: \(list)")
+                }
+                do {
+                    for server in servers { try await hub.manager?.forget(user: name, serverName: server.name) }
+                } catch let error as SpawnError {
+                    throw APIError.badRequest("\(error.message): stop it before renaming the user")
+                }
+            }
             do { _ = try await hub.store.renameUser(name, to: newName) } catch let error as StoreError where error.code == .alreadyExists {
                 throw APIError.badRequest(error.userMessage)
             }

@@ -16,9 +16,9 @@ extension Templates {
       <h2>Your workspaces</h2>
       <table id="servers"><thead><tr><th>Server</th><th>Status</th><th class="optional">Last activity</th><th></th></tr></thead><tbody>
       {{#servers}}
-      <tr id="server-{{label}}" data-progress="{{progressURL}}" data-pending="{{pendingSpawn}}">
+      <tr id="server-{{label}}" data-name="{{name}}" data-progress="{{progressURL}}" data-pending="{{pendingSpawn}}">
         <td>{{label}}</td><td><span class="badge {{phase}}">{{phase}}</span>{{#failure}}<br><small class="error">{{failure}}</small>{{/failure}}</td>
-        <td class="optional">{{lastActivity}}</td>
+        <td class="optional"><time{{#lastActivityISO}} datetime="{{lastActivityISO}}" title="{{lastActivityISO}}"{{/lastActivityISO}}>{{lastActivity}}</time></td>
         <td>
           {{#ready}}<a class="button" href="{{url}}">Open</a>{{/ready}}
           {{#canStart}}<form class="inline" method="post" action="/hub/spawn"><input type="hidden" name="_xsrf" value="{{xsrf}}"><input type="hidden" name="server" value="{{name}}">
@@ -41,12 +41,27 @@ extension Templates {
       {{/namedServers}}
     </div>
     <script>
+    // Pressing Start or Stop shows at once that something is happening.
+    for (const form of document.querySelectorAll('form[action="/hub/spawn"], form[action="/hub/stop"]')) {
+      form.addEventListener('submit', () => {
+        const button = form.querySelector('button[type=submit]');
+        const starting = form.getAttribute('action') === '/hub/spawn';
+        setTimeout(() => { button.disabled = true; }, 0);  // after the browser has taken the submit
+        button.textContent = starting ? 'Starting…' : 'Stopping…';
+        const box = form.closest('tr')?.querySelector('.progress');
+        if (box && starting) box.textContent = 'Asking for your workspace…';
+      });
+    }
+    // A start still under way: follow its progress; the server the user started opens by itself
+    // once it is ready.
+    const opening = new URLSearchParams(location.search).get('open');
     for (const row of document.querySelectorAll('tr[data-pending="true"]')) {
       const box = row.querySelector('.progress');
       const source = new EventSource(row.dataset.progress);
       source.onmessage = (m) => {
         const e = JSON.parse(m.data);
         box.textContent = e.progress + '% ' + e.message;
+        if (e.ready && opening !== null && opening === row.dataset.name && e.url) { source.close(); location.href = e.url; return; }
         if (e.ready || e.failed) { source.close(); setTimeout(() => location.reload(), 300); }
       };
       source.onerror = () => { source.close(); setTimeout(() => location.reload(), 2000); };
@@ -83,7 +98,8 @@ extension Pages {
             let failure = s.phase == .failed ? await hub.manager?.failure(user: user.name, serverName: s.name) : nil
             var row: [String: Any] = [
                 "label": s.name.isEmpty ? "default" : s.name, "name": s.name, "phase": s.phase.rawValue,
-                "lastActivity": s.lastActivity.map(Timestamp.format) ?? "never",
+                "lastActivity": s.lastActivity.map { Timestamp.relative($0) } ?? "never",
+                "lastActivityISO": s.lastActivity.map(Timestamp.format) ?? "",
                 "ready": s.phase == .running, "url": Models.serverURL(user: user.name, server: s.name),
                 "canStart": [.stopped, .failed, .suspended].contains(s.phase), "canStop": [.running, .pending, .suspended].contains(s.phase),
                 "startLabel": s.phase == .suspended ? "Resume" : "Start",
@@ -132,7 +148,8 @@ extension Pages {
                 let next = form["next"].flatMap { $0.hasPrefix("/user/") ? $0 : nil }
                 return Response.redirect(to: next ?? url)
             }
-            return Response.redirect(to: "/hub/home")
+            // Still starting: the home page follows it and opens it once it is ready.
+            return Response.redirect(to: "/hub/home?open=" + (server.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
         } catch let error as SpawnError {
             return Response.redirect(to: Self.homeURL("error", error.message))
         }
@@ -191,6 +208,13 @@ struct UserRoutes {
             record = named
         }
         guard identity.scopes.allows("access:servers", user: owner, groups: ownerRecord.groups, server: server) else {
+            if Self.wantsHTML(request) {
+                var (values, cookies) = pages.base(request, context, title: "Not yours")
+                values["text"] = "This workspace belongs to someone else, and \(identity.user.name) may not open it."
+                values["link"] = "/hub/home"
+                values["linkText"] = "Back to your workspaces"
+                return hub.pages.render("message", values, status: .forbidden, cookies: cookies)
+            }
             throw APIError.forbidden("\(identity.user.name) may not access \(owner)'s server")
         }
         if record == nil { record = try await hub.store.server(userID: ownerRecord.id, name: "") }

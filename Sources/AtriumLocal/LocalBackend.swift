@@ -17,7 +17,7 @@ public struct LocalBackendConfiguration: Sendable, Equatable {
     public var starterFiles: String?
     /// Where Unix sockets go (short: a socket path may not exceed 107 bytes). Mode 0700.
     public var socketDirectory: String
-    /// Where each server's output is written (`{user}.log`, `{user}--{server}.log`).
+    /// Where each server's output is written (`{user}.log`, `{user}@{server}.log`, names escaped).
     public var logDirectory: String
     /// The host TCP workspaces listen on.
     public var host = "127.0.0.1"
@@ -93,18 +93,54 @@ public struct LocalBackend: Backend {
         "\(configuration.workspacesRoot)/\(Self.fileName(user))"
     }
 
-    /// A file-name-safe rendering of a user or server name: readable where possible, with a
-    /// short hash so different names never collide.
+    /// A file-name-safe rendering of a user or server name, one-to-one: letters, digits, `-`,
+    /// `_` and `.` stay as they are (so most names are their own folder), every other byte is
+    /// `%XX`, and so is a leading `.`. `%` itself is escaped, so two names never share a file name
+    /// (a readable part plus a hash, as before, could be aimed at: user `zoe_example.org-1r1x…`
+    /// got the folder of `zoe@example.org`).
     static func fileName(_ name: String) -> String {
+        var out = ""
+        for (index, byte) in name.utf8.enumerated() {
+            let isSafe = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == 0x2D || byte == 0x5F || (byte == 0x2E && index > 0)
+            if isSafe {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
+    }
+
+    /// The folder an earlier Atrium gave a name outside `[A-Za-z0-9._-]` (readable part plus an
+    /// FNV-1a hash), or nil for names whose folder has not changed.
+    static func legacyFileName(_ name: String) -> String? {
         let safe = name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) ? String($0) : "_" }.joined()
-        if safe == name, !name.hasPrefix(".") { return name }
+        if safe == name, !name.hasPrefix(".") { return nil }
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return "\(safe.prefix(40))-\(String(hash, radix: 36))"
     }
 
+    /// Moves a workspace from its legacy folder to its one-to-one folder, once, when only the
+    /// legacy one exists.
+    func migrateLegacyWorkspace(user: String) {
+        guard let legacy = Self.legacyFileName(user) else { return }
+        let old = "\(configuration.workspacesRoot)/\(legacy)", new = workspace(for: user)
+        let fm = FileManager.default
+        guard fm.fileExists(atPath: old), !fm.fileExists(atPath: new) else { return }
+        do {
+            try fm.moveItem(atPath: old, toPath: new)
+            logger.notice("moved a workspace to its new folder", metadata: ["atrium.user": "\(user)", "atrium.from": "\(old)", "atrium.to": "\(new)"])
+        } catch {
+            logger.warning("could not move a workspace to its new folder", metadata: ["atrium.user": "\(user)", "atrium.error": "\(error)"])
+        }
+    }
+
+    /// `{user}.log` for the default server, `{user}@{server}.log` for a named one: `@` is
+    /// escaped in the user part, so no user's file is another's server's file.
     func logFile(user: String, server: String) -> String {
-        let base = server.isEmpty ? Self.fileName(user) : "\(Self.fileName(user))--\(Self.fileName(server))"
+        let base = server.isEmpty ? Self.fileName(user) : "\(Self.fileName(user))@\(Self.fileName(server))"
         return "\(configuration.logDirectory)/\(base).log"
     }
 
@@ -130,6 +166,7 @@ public struct LocalBackend: Backend {
         var state = state
         state.suspended = false
         let fm = FileManager.default
+        if state.workspace == workspace(for: request.user) { migrateLegacyWorkspace(user: request.user) }
         try prepareDirectories(state: state)
         let firstStart = !fm.fileExists(atPath: "\(state.workspace)/.atrium-initialized")
         for dir in ["code", "io", "data"] {
@@ -311,5 +348,12 @@ public struct LocalBackend: Backend {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.last == "" { lines.removeLast() }
         return Array(lines.suffix(count))
+    }
+}
+
+extension String {
+    /// The string with `0`s in front up to `width` characters.
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

@@ -104,3 +104,23 @@ public enum DurationText {
         return nil
     }
 }
+
+extension Timestamp {
+    /// `date` as a person says it, relative to `now`: "just now", "3 minutes ago", "yesterday",
+    /// "12 days ago"; dates in the future (clock skew) are "just now".
+    public static func relative(_ date: Date, now: Date = Date()) -> String {
+        let seconds = now.timeIntervalSince(date)
+        if seconds < 45 { return "just now" }
+        func ago(_ n: Int, _ unit: String) -> String { "\(n) \(unit)\(n == 1 ? "" : "s") ago" }
+        let minutes = Int((seconds / 60).rounded())
+        if minutes < 60 { return ago(max(1, minutes), "minute") }
+        let hours = Int((seconds / 3600).rounded())
+        if hours < 24 { return ago(hours, "hour") }
+        let days = Int((seconds / 86_400).rounded())
+        if days == 1 { return "yesterday" }
+        if days < 60 { return ago(days, "day") }
+        let months = Int((seconds / (30.44 * 86_400)).rounded())
+        if months < 24 { return ago(months, "month") }
+        return ago(Int((seconds / (365.25 * 86_400)).rounded()), "year")
+    }
+}

@@ -88,10 +88,17 @@ public actor ServerManager {
         hubAPIURL = url
     }
 
+    /// Sleeps out the reply timeouts (`slow_spawn_timeout`, `slow_stop_timeout`: how long a call
+    /// waits before it answers "pending"). Tests inject one they control, so no outcome hangs on
+    /// how fast a loaded machine is.
+    public typealias ReplyTimer = @Sendable (Duration) async throws -> Void
+    let replyTimer: ReplyTimer
+
     public init(
         store: Store, backend: AnyBackend, settings: SpawnSettings, probe: any ReadinessProbe, routes: RouteTable = RouteTable(),
-        metrics: HubMetrics = HubMetrics(), logger: Logger
+        metrics: HubMetrics = HubMetrics(), logger: Logger, replyTimer: @escaping ReplyTimer = { try await Task.sleep(for: $0) }
     ) {
+        self.replyTimer = replyTimer
         self.store = store
         self.metrics = metrics
         self.backend = backend
@@ -324,8 +331,8 @@ public actor ServerManager {
         let id = UUID()
         let (stream, done) = AsyncStream<Void>.makeStream()
         settleWaiters[id] = (key, done)
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
+        let timer = Task { [replyTimer] in
+            try? await replyTimer(timeout)
             self.endWait(id)
         }
         for await _ in stream {

@@ -73,7 +73,18 @@ extension Store {
     /// Users matching `query`, one page, with their groups; and how many match in all.
     public func users(_ query: UserQuery) async throws -> (users: [UserRecord], total: Int) {
         var conditions: [SQLQueryString] = []
-        if let filter = query.nameFilter, !filter.isEmpty {
+        if let filter = query.nameFilter, !filter.isEmpty, !filter.allSatisfy(\.isASCII) {
+            // SQLite's LOWER folds ASCII letters only (and PostgreSQL's depends on the database's
+            // locale), so `élodie` would miss `Élodie`: match such a filter here, with Unicode
+            // case folding and either spelling of an accent, the same on both engines.
+            let needle = filter.precomposedStringWithCanonicalMapping.lowercased()
+            let ids = try await reader.raw("SELECT id, name FROM users").all().compactMap { row -> Int64? in
+                let name = try row.decode(column: "name", as: String.self)
+                return name.precomposedStringWithCanonicalMapping.lowercased().contains(needle) ? try row.decode(column: "id", as: Int64.self) : nil
+            }
+            if ids.isEmpty { return ([], 0) }
+            conditions.append("users.id IN (\(binds: ids))")
+        } else if let filter = query.nameFilter, !filter.isEmpty {
             let escaped = filter.lowercased()
                 .replacingOccurrences(of: "\\", with: "\\\\")
                 .replacingOccurrences(of: "%", with: "\\%")

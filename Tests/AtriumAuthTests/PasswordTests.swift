@@ -85,11 +85,16 @@ struct PasswordTests {
         #expect(try await hasher.verify("same password", hash: b))
     }
 
-    @Test("the decoy hash matches nothing a user would type")
+    @Test("the decoy hash has the hasher's own cost (an unknown name costs a login as much as a known one) and matches nothing")
     func decoyHash() async throws {
-        #expect(PasswordHasher.decoyHash.hasPrefix("$2"))
-        #expect(try await !hasher.verify("password", hash: PasswordHasher.decoyHash))
-        #expect(try await !hasher.verify("", hash: PasswordHasher.decoyHash))
+        let decoy = try await hasher.decoyHash()
+        #expect(decoy.hasPrefix("$2"))
+        #expect(try await hasher.decoyHash() == decoy, "made once per cost")
+        #expect(decoy.split(separator: "$").dropFirst().first == String(format: "%02d", hasher.cost)[...], "\(decoy)")
+        let costly = try await PasswordHasher(cost: 6).decoyHash()
+        #expect(costly.split(separator: "$").dropFirst().first == "06")
+        #expect(try await !hasher.verify("password", hash: decoy))
+        #expect(try await !hasher.verify("", hash: decoy))
     }
 
     @Test("unicode passwords round-trip")

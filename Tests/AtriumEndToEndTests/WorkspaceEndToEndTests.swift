@@ -244,6 +244,14 @@ struct WorkspaceEndToEndTests {
         #expect(try await w.api.call(.POST, "/users/carol/servers/lab/resume").status == 201)
         #expect(try await pages.call(.GET, "/user/carol/lab/", extraHeaders: [("Cookie", carol)]).status == 200)
 
+        // Renaming a user whose server runs would leave it answering at the old name, for whoever
+        // takes that name next: refused, and nothing changes.
+        let rename = try await w.api.call(.PATCH, "/users/carol", json: ["name": "carol2"])
+        #expect(rename.status == 400, "\(rename.text)")
+        #expect(rename.text.contains("Stop carol's servers before renaming"))
+        #expect(try await w.api.call(.GET, "/users/carol2").status == 404)
+        #expect(try await pages.call(.GET, "/user/carol/lab/api/status", extraHeaders: [("Cookie", carol)]).status == 200)
+
         let pid = try #require((try await w.server("carol", "lab")?["state"] as? [String: Any])?["pid"] as? Int)
         #expect(try await w.api.call(.DELETE, "/users/carol").status == 204)
         #expect(kill(pid_t(pid), 0) != 0)

@@ -257,4 +257,25 @@ struct RouteTests {
             }
         }
     }
+
+    @Test("a browser opening someone else's workspace gets an HTML page that says so; the icon is served")
+    func foreignWorkspacePage() async throws {
+        try await withHub { f, client in
+            let xsrf = String(repeating: "f", count: 40)
+            let cookie = try await login(client, f.store, xsrf: xsrf)
+            try await client.execute(uri: "/user/root/lab", method: .get, headers: [.cookie: cookie, .accept: "text/html,*/*"]) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
+                #expect(String(buffer: response.body).contains("belongs to someone else"))
+            }
+            try await client.execute(uri: "/user/root/api/status", method: .get, headers: [.cookie: cookie]) { response in
+                #expect(response.status == .forbidden)
+                #expect(response.headers[.contentType]?.hasPrefix("application/json") == true)
+            }
+            try await client.execute(uri: "/favicon.ico", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.contentType] == "image/svg+xml")
+            }
+        }
+    }
 }

@@ -104,4 +104,16 @@ struct TimestampTests {
         let naive = try #require(Timestamp.parse("2026-11-25T22:00:00.123456"))
         #expect(Timestamp.format(naive) == "2026-11-25T22:00:00.123456Z")
     }
+
+    static let relativeCases: [(Double, String)] = [
+        (-30, "just now"), (10, "just now"), (60, "1 minute ago"), (180, "3 minutes ago"), (3600, "1 hour ago"),
+        (18_000, "5 hours ago"), (86_400, "yesterday"), (1_036_800, "12 days ago"), (7_776_000, "3 months ago"),
+        (94_672_800, "3 years ago"),
+    ]
+
+    @Test("relative times read as a person says them", arguments: relativeCases)
+    func relative(secondsAgo: Double, expected: String) {
+        let now = Date(timeIntervalSince1970: 2_000_000_000)
+        #expect(Timestamp.relative(now.addingTimeInterval(-secondsAgo), now: now) == expected)
+    }
 }

@@ -7,6 +7,11 @@ import Logging
 import Synchronization
 import Testing
 
+/// A switch a test flips and the manager's reply timer reads.
+final class Flag: Sendable {
+    let value = Mutex(false)
+}
+
 /// The culler service over a real manager and an in-memory SQLite store, driven by a manual clock.
 struct CullerFixture {
     let store: Store
@@ -14,6 +19,8 @@ struct CullerFixture {
     let manager: ServerManager
     let activity: ActivityRecorder
     let clock: ManualClock
+    /// Set before a start that must answer "pending" without waiting for its server.
+    let startsAnswerAtOnce: Flag
 
     static func with(_ body: (CullerFixture) async throws -> Void) async throws {
         var logger = Logger(label: "test")
@@ -24,12 +31,21 @@ struct CullerFixture {
         let backend = TestBackend()
         var settings = SpawnSettings()
         settings.allowNamedServers = true
-        settings.slowSpawnTimeout = .seconds(5)
-        // Long enough that a loaded machine still sees stops finish inside the call.
-        settings.slowStopTimeout = .seconds(60)
         settings.profiles = [SpawnProfile(name: "cpu"), SpawnProfile(name: "gpu")]  // the first is the default
-        let manager = ServerManager(store: store, backend: AnyBackend(backend), settings: settings, probe: AlwaysReady(), logger: logger)
-        let fixture = CullerFixture(store: store, backend: backend, manager: manager, activity: ActivityRecorder(), clock: ManualClock())
+        // Starts and stops finish inside the call, however loaded the machine: the reply
+        // timeouts never run out (each call waits for its event), unless a test says that
+        // starts should answer "pending" at once.
+        let startsAnswerAtOnce = Flag()
+        let slowSpawn = settings.slowSpawnTimeout
+        let manager = ServerManager(
+            store: store, backend: AnyBackend(backend), settings: settings, probe: AlwaysReady(), logger: logger,
+            replyTimer: { duration in
+                if duration == slowSpawn, startsAnswerAtOnce.value.withLock({ $0 }) { return }
+                try await Task.sleep(for: .seconds(1_000_000))
+            })
+        let fixture = CullerFixture(
+            store: store, backend: backend, manager: manager, activity: ActivityRecorder(), clock: ManualClock(),
+            startsAnswerAtOnce: startsAnswerAtOnce)
         do {
             try await body(fixture)
         } catch {
@@ -174,6 +190,7 @@ struct IdleCullerTests {
     func stuckPending() async throws {
         try await CullerFixture.with { f in
             f.backend.counts.withLock { $0.hangStarts = true }
+            f.startsAnswerAtOnce.value.withLock { $0 = true }
             let outcome = try await withTimeout { try await f.start("ann") }
             #expect(outcome == .pending(url: "/user/ann/"))
             let culler = f.culler { $0.pendingTimeout = .seconds(300) }

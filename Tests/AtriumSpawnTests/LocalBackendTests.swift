@@ -1,5 +1,5 @@
 import AsyncHTTPClient
-import AtriumLocal
+@testable import AtriumLocal
 import AtriumModel
 import AtriumSpawn
 import Foundation
@@ -179,6 +179,42 @@ struct LocalBackendTests {
         try await f.backend.stop(state)
         #expect(!fds.contains(Int(leaked)))
         #expect(fds.allSatisfy { $0 <= 3 })  // stdin, stdout, stderr, and ls's own directory handle
+    }
+
+    @Test("file names are one-to-one: no name can be aimed at another's folder or log", arguments: [
+        ("zoe@example.org", "zoe_example.org-1r1x9buyhvdv"), ("amy--lab", "amy"), (".hidden", "%2Ehidden"), ("a%40b", "a@b"),
+        ("\u{E9}", "%C3%A9"),
+    ])
+    func injectiveNames(_ one: String, _ other: String) {
+        #expect(LocalBackend.fileName(one) != LocalBackend.fileName(other))
+        #expect(LocalBackend.fileName("normal-name_1.x") == "normal-name_1.x", "plain names are their own folder")
+        #expect(LocalBackend.fileName("zoe@example.org") == "zoe%40example.org")
+        #expect(LocalBackend.fileName(".hidden") == "%2Ehidden")
+        #expect(LocalBackend.fileName("..") == "%2E.")
+    }
+
+    @Test("a user's default server and another user's named server never share a log file")
+    func logFilesDoNotCollide() throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        #expect(f.backend.logFile(user: "amy--lab", server: "") != f.backend.logFile(user: "amy", server: "lab"))
+        #expect(f.backend.logFile(user: "amy@lab", server: "") != f.backend.logFile(user: "amy", server: "lab"))
+    }
+
+    @Test("a workspace in the folder an earlier Atrium gave it moves to its new folder at the next start")
+    func legacyFolderMoves() async throws {
+        let f = try Fixture()
+        defer { f.cleanUp() }
+        let legacy = try #require(LocalBackend.legacyFileName("zoe@example.org"))
+        #expect(legacy == "zoe_example.org-1r1x9buyhvdv")
+        let old = "\(f.root)/workspaces/\(legacy)/code"
+        try FileManager.default.createDirectory(atPath: old, withIntermediateDirectories: true)
+        try Data("mine".utf8).write(to: URL(fileURLWithPath: old + "/notes.txt"))
+        f.backend.migrateLegacyWorkspace(user: "zoe@example.org")
+        let moved = "\(f.root)/workspaces/zoe%40example.org/code/notes.txt"
+        #expect((try? String(contentsOfFile: moved, encoding: .utf8)) == "mine")
+        #expect(!FileManager.default.fileExists(atPath: old))
+        #expect(LocalBackend.legacyFileName("plain") == nil)
     }
 
     @Test("file names for any user name stay inside the root and never collide")

@@ -4,7 +4,46 @@ import AtriumSpawn
 import AtriumStore
 import Foundation
 import Logging
+import Synchronization
 import Testing
+
+/// The manager's reply timeouts, moved by the test: until a timeout's length is expired no call
+/// gives up waiting and answers "pending"; after it, every call waiting that long does at once.
+/// No outcome depends on wall time.
+final class ReplyTimeouts: Sendable {
+    private struct State {
+        var expired: Set<Duration> = []
+        var sleepers: [UUID: (duration: Duration, continuation: CheckedContinuation<Void, any Error>)] = [:]
+    }
+    private let state = Mutex(State())
+
+    /// From now on every reply timeout of this length has run out, those waiting and those to come.
+    func expire(_ duration: Duration) {
+        let waiting = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
+            s.expired.insert(duration)
+            let due = s.sleepers.filter { $0.value.duration == duration }
+            for id in due.keys { s.sleepers[id] = nil }
+            return due.values.map(\.continuation)
+        }
+        for sleeper in waiting { sleeper.resume() }
+    }
+
+    @Sendable func sleep(_ duration: Duration) async throws {
+        let id = UUID()
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let now = state.withLock { s -> Bool in
+                    if s.expired.contains(duration) { return true }
+                    s.sleepers[id] = (duration, continuation)
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.sleepers.removeValue(forKey: id) }?.continuation.resume(throwing: CancellationError())
+        }
+    }
+}
 
 /// The manager over a real (in-memory SQLite) store and a scripted backend.
 struct ManagerFixture {
@@ -12,6 +51,7 @@ struct ManagerFixture {
     let backend: ScriptedBackend
     let manager: ServerManager
     let alice: UserRecord
+    let timeouts: ReplyTimeouts
 
     static func make(_ configure: (inout SpawnSettings) -> Void = { _ in }, store: Store? = nil, backend: ScriptedBackend? = nil) async throws
         -> ManagerFixture
@@ -27,12 +67,16 @@ struct ManagerFixture {
         }()
         let backend = backend ?? ScriptedBackend()
         var settings = SpawnSettings()
+        // Distinct lengths, so a test can let one kind of reply give up and not the other.
         settings.slowSpawnTimeout = .seconds(5)
-        settings.slowStopTimeout = .seconds(5)
+        settings.slowStopTimeout = .seconds(6)
         configure(&settings)
-        let manager = ServerManager(store: store, backend: AnyBackend(backend), settings: settings, probe: ScriptedProbe(backend: backend), logger: logger)
+        let timeouts = ReplyTimeouts()
+        let manager = ServerManager(
+            store: store, backend: AnyBackend(backend), settings: settings, probe: ScriptedProbe(backend: backend), logger: logger,
+            replyTimer: timeouts.sleep)
         let alice = try #require(try await store.user(named: "alice"))
-        return ManagerFixture(store: store, backend: backend, manager: manager, alice: alice)
+        return ManagerFixture(store: store, backend: backend, manager: manager, alice: alice, timeouts: timeouts)
     }
 
     /// Runs `body` with a fixture and closes its store whatever happens.
@@ -88,8 +132,9 @@ struct ServerManagerTests {
 
     @Test("a slow start answers pending, streams progress, and finishes in the background")
     func slowStart() async throws {
-        try await ManagerFixture.with({ $0.slowSpawnTimeout = .milliseconds(100) }) { f in
+        try await ManagerFixture.with { f in
             f.backend.script.withLock { $0.holdStarts = true }
+            f.timeouts.expire(.seconds(5))  // starts answer "pending" at once
             #expect(try await f.manager.start(user: f.alice, serverName: "") == .pending(url: "/user/alice/"))
             #expect(try await f.phase() == .pending)
             let stream = try await f.manager.progress(user: "alice", serverName: "")
@@ -107,8 +152,9 @@ struct ServerManagerTests {
 
     @Test("a stop during a start cancels the start and the route never goes up")
     func stopDuringStart() async throws {
-        try await ManagerFixture.with({ $0.slowSpawnTimeout = .milliseconds(50) }) { f in
+        try await ManagerFixture.with { f in
             f.backend.script.withLock { $0.holdStarts = true }
+            f.timeouts.expire(.seconds(5))  // starts answer "pending" at once
             #expect(try await f.manager.start(user: f.alice, serverName: "") == .pending(url: "/user/alice/"))
             for _ in 0..<200 where f.backend.heldCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
             let stopping = Task { try await f.manager.stop(user: "alice", serverName: "") }
@@ -148,9 +194,9 @@ struct ServerManagerTests {
         try await ManagerFixture.with({
             $0.concurrentSpawnLimit = 2
             $0.spawnQueueLimit = 1
-            $0.slowSpawnTimeout = .milliseconds(50)
         }) { f in
             f.backend.script.withLock { $0.holdStarts = true }
+            f.timeouts.expire(.seconds(5))  // starts answer "pending" at once
             var users: [UserRecord] = []
             _ = try await f.store.createUsers((1...4).map { NewUser(name: "u\($0)") })
             for i in 1...4 { users.append(try #require(try await f.store.user(named: "u\(i)"))) }

@@ -110,7 +110,7 @@ class Hub:
 
     def log_file(self, user, server=""):
         """The local backend's output file of a server (it may not exist yet)."""
-        return os.path.join(self.dir, "logs", f"{user}--{server}.log" if server else f"{user}.log")
+        return os.path.join(self.dir, "logs", f"{user}@{server}.log" if server else f"{user}.log")
 
     def atrium(self, args, stdin=None):
         result = subprocess.run([BINARY] + args + ["--config", self.config], cwd=self.dir, input=stdin,

@@ -94,7 +94,8 @@ def main():
         student.find_element(By.ID, "password").send_keys(STUDENT_PASSWORD)
         student.find_element(By.ID, "password_confirm").send_keys(STUDENT_PASSWORD)
         student.find_element(By.ID, "signup_submit").click()
-        assert "administrator must approve" in student.find_element(By.CSS_SELECTOR, ".notice").text
+        notice = wait(student, lambda d: d.find_element(By.CSS_SELECTOR, ".notice, .error"), 20, "the signup's answer")
+        assert "administrator must approve" in notice.text, notice.text
         login(student, url, STUDENT, STUDENT_PASSWORD)
         assert student.find_elements(By.CSS_SELECTOR, ".error"), "a pending user cannot log in"
 
