@@ -151,7 +151,9 @@ extension Pages {
             // Still starting: the home page follows it and opens it once it is ready.
             return Response.redirect(to: "/hub/home?open=" + (server.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
         } catch let error as SpawnError {
-            return Response.redirect(to: Self.homeURL("error", error.message))
+            // A backend's reason names commands, paths and PATH: for admins (and the log) only.
+            let message = error.code == .backendFailed && !identity.user.admin ? ServersAPI.failureForUsers : error.message
+            return Response.redirect(to: Self.homeURL("error", message))
         }
     }
 

@@ -98,6 +98,7 @@ extension ServerManager {
         } catch {
             guard current() != nil else { return }  // cancelled by a stop: the stop cleans up
             let reason = Task.isCancelled ? "the start was cancelled" : "\(error)"
+            if !Task.isCancelled { admission.failed() }
             metrics.recordSpawn(.failure, seconds: (ContinuousClock.now - began).seconds)
             await failStart(key, reason: reason)
         }

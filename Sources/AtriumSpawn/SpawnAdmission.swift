@@ -17,7 +17,7 @@ public struct SpawnAdmission: Sendable, Equatable {
     public let floor: Int
     /// Never more than this (`concurrent_spawn_limit` when a number, else 100).
     public let ceiling: Int
-    /// The fastest readiness seen, drifting slowly towards what starts take now.
+    /// The fastest readiness seen.
     public private(set) var baseline: Double?
     /// Recent readiness, a moving average.
     public private(set) var recent: Double?
@@ -38,15 +38,19 @@ public struct SpawnAdmission: Sendable, Equatable {
         SpawnAdmission(cores: limit, ceiling: limit)
     }
 
+    /// A start failed (its server did not answer in time, or ended): half as many at once,
+    /// down to the floor. A readiness deadline missed under load is contention at its worst.
+    public mutating func failed() {
+        limit = max(floor, limit / 2)
+    }
+
     /// A start became ready `seconds` after its process started, with `waiting` starts queued.
     public mutating func ready(after seconds: Double, waiting: Int) {
         guard seconds.isFinite, seconds >= 0, floor < ceiling else { return }
         let s = max(seconds, 0.001)
-        if let current = baseline {
-            baseline = s < current ? s : current + (s - current) * 0.05
-        } else {
-            baseline = s
-        }
+        // The fastest start seen, never raised by slow ones: under contention every start is
+        // slow, and a baseline that followed them would let the limit grow without end.
+        baseline = min(baseline ?? s, s)
         recent = recent.map { $0 * 0.7 + s * 0.3 } ?? s
         guard let baseline else { return }
         if s > baseline * Self.contended {

@@ -20,6 +20,21 @@ struct SpawnAdmissionTests {
         #expect(admission.limit == 2, "never below the cores")
     }
 
+    @Test("a failed start halves the limit, down to the cores; slow starts never raise the baseline")
+    func failures() {
+        var admission = SpawnAdmission(cores: 2, ceiling: 100)
+        for _ in 0..<10 { admission.ready(after: 1, waiting: 50) }
+        #expect(admission.limit == 12)
+        admission.failed()
+        #expect(admission.limit == 6)
+        admission.failed()
+        admission.failed()
+        #expect(admission.limit == 2)
+        for _ in 0..<50 { admission.ready(after: 5, waiting: 50) }
+        #expect(admission.baseline == 1)
+        #expect(admission.limit == 2, "slow starts keep it at the floor")
+    }
+
     @Test("grows towards the ceiling when starts do not slow each other down (a cluster, the simulated backend)")
     func noContention() {
         var admission = SpawnAdmission(cores: 2, ceiling: 10)
