@@ -79,7 +79,8 @@ enum Templates {
         if (url.searchParams.has(key)) { url.searchParams.delete(key); changed = true; }
       }
       if (changed) history.replaceState(null, '', url.pathname + (url.search || '') + url.hash);
-      for (const box of document.querySelectorAll('p.notice')) setTimeout(() => box.remove(), 8000);
+      // Only a message that reported an action (data-flash), never the page's own notices.
+      for (const box of document.querySelectorAll('p.notice[data-flash]')) setTimeout(() => box.remove(), 8000);
     })();
     </script>
     </body>

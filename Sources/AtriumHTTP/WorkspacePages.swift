@@ -11,7 +11,7 @@ extension Templates {
     {{<layout}}{{$body}}
     <div class="card">
       <h1>Welcome, {{user.name}}</h1>
-      {{#notice}}<p class="notice" role="status">{{notice}}</p>{{/notice}}
+      {{#notice}}<p class="notice" role="status" data-flash>{{notice}}</p>{{/notice}}
       {{#error}}<p class="error" role="alert">{{error}}</p>{{/error}}
       <h2>Your workspaces</h2>
       <table id="servers"><thead><tr><th>Server</th><th>Status</th><th class="optional">Last activity</th><th></th></tr></thead><tbody>

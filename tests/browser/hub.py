@@ -161,3 +161,23 @@ def browser(width=1400, height=1000, logs=False):
     binary = shutil.which("chromium") or shutil.which("chromium-browser")
     options.binary_location = binary
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+
+
+def login(driver, url, name, password, timeout=20):
+    """Logs in through the form with a fresh session and waits for the answer: the next page,
+    or the login page again with its error. Returns whether the login succeeded."""
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+    driver.delete_all_cookies()
+    driver.get(url + "/hub/login")
+    driver.find_element(By.ID, "username").send_keys(name)
+    driver.find_element(By.ID, "password").send_keys(password)
+    button = driver.find_element(By.ID, "login_submit")
+    button.click()
+    # Chromium reports a node the page has just replaced either as a stale element or as an
+    # inspector error: retry on both.
+    WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, WebDriverException)).until(
+        EC.staleness_of(button), "the login answer")
+    return "/hub/login" not in driver.current_url

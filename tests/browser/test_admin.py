@@ -34,13 +34,7 @@ def wait(driver, condition, timeout=20, message=""):
 
 
 def login(driver, url, name, password):
-    driver.delete_all_cookies()
-    driver.get(url + "/hub/login")
-    driver.find_element(By.ID, "username").send_keys(name)
-    driver.find_element(By.ID, "password").send_keys(password)
-    button = driver.find_element(By.ID, "login_submit")
-    button.click()
-    wait(driver, EC.staleness_of(button), 20, "the login answer")  # the next page, not a race with it
+    hubkit.login(driver, url, name, password)
 
 
 def row_button(driver, user, action):

@@ -61,14 +61,8 @@ def wait(driver, condition, timeout=20, message=""):
 
 
 def login(driver, url, name, password):
-    driver.delete_all_cookies()
-    driver.get(url + "/hub/login")
-    driver.find_element(By.ID, "username").send_keys(name)
-    driver.find_element(By.ID, "password").send_keys(password)
-    button = driver.find_element(By.ID, "login_submit")
-    button.click()
-    wait(driver, lambda d: "/hub/login" not in d.current_url or d.find_elements(By.CSS_SELECTOR, ".error"), 20, "the login answer")
-    assert "/hub/login" not in driver.current_url, f"{name} could not log in: " + driver.find_element(By.TAG_NAME, "body").text[:300]
+    ok = hubkit.login(driver, url, name, password)
+    assert ok, f"{name} could not log in: " + driver.find_element(By.TAG_NAME, "body").text[:300]
 
 
 def visible(driver, selector):
