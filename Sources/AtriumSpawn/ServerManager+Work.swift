@@ -263,6 +263,7 @@ extension ServerManager {
 
     /// Deletes a stopped server: the backend's leftovers, and the row of a named server.
     func removeStopped(_ key: Key) async throws {
+        await afterPendingWrites(key)
         guard let user = try await store.user(named: key.user) else { return }
         let state = servers[key]?.backendState
         try await backend.remove(key.user, key.server, state)
@@ -316,7 +317,27 @@ extension ServerManager {
 
     // MARK: - Store
 
+    /// Writes the server's row with `phase`, after every write for `key` asked for before it.
+    /// A caller and the task it launched both write (a stop writes `stopping`, its task
+    /// `suspended`): without the order, the caller's write could land last and leave the row
+    /// `stopping` while the API had already answered 204.
     func persist(_ key: Key, phase: ServerPhase) async throws {
+        let previous = pendingWrites[key]
+        let write = Task {
+            _ = await previous?.result
+            try await self.write(key, phase: phase)
+        }
+        pendingWrites[key] = write
+        defer { if pendingWrites[key] == write { pendingWrites[key] = nil } }
+        try await write.value
+    }
+
+    /// Waits for the writes for `key` asked for so far (before a write that bypasses `persist`).
+    func afterPendingWrites(_ key: Key) async {
+        _ = await pendingWrites[key]?.result
+    }
+
+    private func write(_ key: Key, phase: ServerPhase) async throws {
         // Waiters wake once the row is written, so an API answer never runs ahead of the store.
         defer { changed(key) }
         guard let server = servers[key] else { return }

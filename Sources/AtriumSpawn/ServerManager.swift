@@ -72,6 +72,8 @@ public actor ServerManager {
     public nonisolated let metrics: HubMetrics
 
     var servers: [Key: Managed] = [:]
+    /// The latest row write asked for each server, so writes land in the order they were asked.
+    var pendingWrites: [Key: Task<Void, any Error>] = [:]
     /// Callers waiting for a server to leave a transition (bounded by a timeout).
     var settleWaiters: [UUID: (key: Key, done: AsyncStream<Void>.Continuation)] = [:]
     var activeSpawns = 0

@@ -35,6 +35,9 @@ struct CullerFixture {
         // Starts and stops finish inside the call, however loaded the machine: the reply
         // timeouts never run out (each call waits for its event), unless a test says that
         // starts should answer "pending" at once.
+        // Distinct lengths: the flag below lets starts answer at once, never stops.
+        settings.slowSpawnTimeout = .seconds(5)
+        settings.slowStopTimeout = .seconds(6)
         let startsAnswerAtOnce = Flag()
         let slowSpawn = settings.slowSpawnTimeout
         let manager = ServerManager(
