@@ -45,8 +45,9 @@ struct KubeHub: Sendable {
         var settings = SpawnSettings()
         settings.concurrentSpawnLimit = limit
         settings.slowSpawnTimeout = .seconds(60)
-        settings.readyTimeout = .seconds(20)
-        settings.startTimeout = .seconds(30)
+        // Bounds for a stuck test, not deadlines a loaded machine could miss.
+        settings.readyTimeout = .seconds(120)
+        settings.startTimeout = .seconds(180)
         return KubeHub(store: store, manager: ServerManager(store: store, backend: AnyBackend(backend), settings: settings, probe: probe ?? FakeClusterProbe(cluster: cluster), logger: logger),
             backend: backend, client: client, cacheTask: Task { try await cache.run() })
     }

@@ -231,7 +231,8 @@ def main():
         wait(admin, lambda d: badge(d, "bulk-042", 4) == "approved")
         row_button(admin, "bulk-042", "delete")
         assert not admin.find_element(By.ID, "delete-files").is_selected(), "files are kept unless asked"
-        admin.find_element(By.ID, "delete-confirm").click()
+        # The dialog opens with an animation: click once its button can take the click.
+        wait(admin, EC.element_to_be_clickable((By.ID, "delete-confirm")), 20, "the delete dialog").click()
         wait(admin, lambda d: "No users match" in d.find_element(By.ID, "users-body").text)
         search(admin, "bulk-")
         wait(admin, lambda d: d.find_element(By.ID, "range").text.endswith("of 99"))
