@@ -37,6 +37,18 @@ def login(driver, url, name, password):
     hubkit.login(driver, url, name, password)
 
 
+def click_fresh(driver, selector):
+    """Clicks the element the selector finds now; the table is re-rendered by polling, so a
+    stale element is looked up again."""
+    def click(d):
+        try:
+            d.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+    wait(driver, click, message=f"a click on {selector}")
+
+
 def row_button(driver, user, action):
     """Clicks the row's button; the table is re-rendered by polling, so retry on staleness."""
     def click(d):
@@ -241,7 +253,7 @@ def main():
         for name in ("bulk-010", "bulk-011"):
             search(admin, name)
             wait(admin, lambda d: badge(d, name, 4) == "approved")
-            admin.find_element(By.CSS_SELECTOR, f'tr[data-user="{name}"] input.pick').click()
+            click_fresh(admin, f'tr[data-user="{name}"] input.pick')
         assert admin.find_element(By.ID, "selected-count").text == "2 selected"
         admin.find_element(By.CSS_SELECTOR, '[data-bulk="delete"]').click()
         accept_confirm(admin)
