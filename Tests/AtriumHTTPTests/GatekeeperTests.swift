@@ -30,7 +30,8 @@ struct GatekeeperTests {
                 routes.publish(LiveRoute(user: user, userID: 1, server: server,
                                          endpoint: WorkspaceEndpoint(address: .tcp(host: "127.0.0.1", port: port), secret: "s\(port)")))
             }
-            try await body(HubGatekeeper(hub: hub, routes: routes, activity: ActivityRecorder()), routes, store)
+            // A cache lifetime no loaded machine outlasts: the tests decide on the cache, not the clock.
+            try await body(HubGatekeeper(hub: hub, routes: routes, activity: ActivityRecorder(), cacheLifetime: 3600), routes, store)
         } catch {
             try? await store.close()
             throw error
