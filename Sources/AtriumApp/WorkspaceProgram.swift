@@ -24,16 +24,6 @@ public enum WorkspaceProgram {
         extraPath + (environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
     }
 
-    /// The program's full path, or nil.
-    public static func find(_ program: String, in directories: [String]) -> String? {
-        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
-        for dir in directories where !dir.isEmpty {
-            let candidate = "\(dir)/\(program)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return nil
-    }
-
     /// What to tell the instructor when `program` is missing.
     static func missingMessage(program: String, preset: String?, directories: [String], pythonEnvironment: String) -> String {
         var text = "the workspace program \(program) was not found (searched \(directories.joined(separator: ":"))).\n"
@@ -63,7 +53,7 @@ public enum WorkspaceProgram {
     ) throws -> String {
         guard let program = command.first, !program.isEmpty else { throw Missing(description: "local.command is empty") }
         let directories = searchPath(extraPath: extraPath)
-        if let found = find(program, in: directories) { return found }
+        if let found = LocalBackend.locate(program, in: directories) { return found }
         guard setupPythonEnvironment, let preset, let packages = pipPackages[preset] else {
             throw Missing(description: missingMessage(program: program, preset: preset, directories: directories, pythonEnvironment: pythonEnvironment))
         }
@@ -77,7 +67,7 @@ public enum WorkspaceProgram {
         try run(["\(pythonEnvironment)/bin/pip", "install", "--progress-bar", "on", "--disable-pip-version-check"] + packages, failure: """
             pip could not install \(packages.joined(separator: " ")) into \(pythonEnvironment) (see its output above).
             """)
-        guard let found = find(program, in: directories) else {
+        guard let found = LocalBackend.locate(program, in: directories) else {
             throw Missing(description: missingMessage(program: program, preset: preset, directories: directories, pythonEnvironment: pythonEnvironment))
         }
         FileHandle.standardError.write(Data("Atrium: \(program) is ready at \(found).\n".utf8))

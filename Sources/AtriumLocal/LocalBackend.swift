@@ -89,6 +89,18 @@ public struct LocalBackend: Backend {
 
     public var kind: String { "local" }
 
+    /// The executable `program` in the first of `directories` that has it (or `program` itself
+    /// when it is a path), or nil. The one lookup for the start of a server and the hub's
+    /// start-up check.
+    public static func locate(_ program: String, in directories: [String]) -> String? {
+        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
+        for dir in directories where !dir.isEmpty {
+            let candidate = "\(dir)/\(program)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
     func workspace(for user: String) -> String {
         "\(configuration.workspacesRoot)/\(Self.fileName(user))"
     }

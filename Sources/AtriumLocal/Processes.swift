@@ -48,10 +48,7 @@ final class Processes: Sendable {
             guard access(program, X_OK) == 0 else { throw SpawnFailure(description: "\(program) is not an executable file") }
             return program
         }
-        for dir in path.split(separator: ":") where !dir.isEmpty {
-            let candidate = "\(dir)/\(program)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
+        if let found = LocalBackend.locate(program, in: path.split(separator: ":").map(String.init)) { return found }
         throw SpawnFailure(description: "\(program) was not found in PATH (\(path)); install it or give its full path in the command")
     }
 
