@@ -108,6 +108,7 @@ let package = Package(
             name: "AtriumLocal",
             dependencies: [
                 "AtriumModel", "AtriumSpawn", "CAtriumProcess",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,7 @@
 import AtriumAuth
 import AtriumHTTP
 import AtriumKubernetes
+import AtriumLocal
 import AtriumModel
 import AtriumServices
 import AtriumSpawn
@@ -31,6 +32,14 @@ struct ConfigInput {
     let raw: Raw
 
     private func fail(_ problem: String) -> ConfigurationError { ConfigurationError(key: key, problem: problem) }
+
+    /// YAML `null` or `~`, or the text `null`.
+    var isNull: Bool {
+        switch raw {
+        case .text(let s): return ["null", "none", "~"].contains(s.lowercased())
+        case .yaml(let v): return v is NSNull
+        }
+    }
 
     func string() throws(ConfigurationError) -> String {
         switch raw {
@@ -361,6 +370,24 @@ public enum ConfigurationKeys {
             show: { $0.local.logDirectory }) { c, v throws(ConfigurationError) in c.local.logDirectory = try v.string() },
         key("local.stop_grace_period", "duration", "Between SIGTERM and SIGKILL when a server stops.",
             show: { $0.local.stopGracePeriod.configText }) { c, v throws(ConfigurationError) in c.local.stopGracePeriod = try v.duration() },
+        key("local.isolation", "system_users | hub_user",
+            "Who workspaces run as: system_users gives each hub user a Unix account (needs root; the default when the hub is root); hub_user runs them all as the hub's user (the default otherwise).",
+            show: { $0.local.isolation?.rawValue ?? "auto" }) { c, v throws(ConfigurationError) in
+            c.local.isolation = try v.string() == "auto" ? nil : try v.choice(LocalIsolation.self)
+        },
+        key("local.system_users", "create | existing",
+            "With system_users: create makes one account per hub user (useradd); existing runs each hub user as the account of the same name.",
+            show: { $0.local.systemUsers.rawValue }) { c, v throws(ConfigurationError) in c.local.systemUsers = try v.choice(SystemAccountSource.self) },
+        key("local.system_user_prefix", "text", "The start of account names the hub makes (atrium-ann); names that are not valid Unix names get a short hash.",
+            show: { $0.local.systemUserPrefix }) { c, v throws(ConfigurationError) in c.local.systemUserPrefix = try v.string() },
+        key("local.system_user_shell", "path", "The login shell of accounts the hub makes.",
+            show: { $0.local.systemUserShell }) { c, v throws(ConfigurationError) in c.local.systemUserShell = try v.string() },
+        key("local.pids_limit", "integer 16–1000000 or null", "Processes and threads per server (cgroup pids.max); stops a fork bomb.",
+            show: { $0.local.pidsLimit.map { "\($0)" } ?? "null" }) { c, v throws(ConfigurationError) in
+            c.local.pidsLimit = v.isNull ? nil : try v.int(16...1_000_000)
+        },
+        key("local.accounts_file", "path", "Where the hub keeps which account each hub user has (mode 0600).",
+            show: { $0.local.accountsFile }) { c, v throws(ConfigurationError) in c.local.accountsFile = try v.string() },
         key("simulated.start_delay_min", "duration", "Shortest simulated start (starts take a uniform random time between min and max).",
             show: { Duration.milliseconds(Int64($0.simulatedStartDelay.min * 1000)).configText }) { c, v throws(ConfigurationError) in
             c.simulatedStartDelay.min = try v.duration().seconds

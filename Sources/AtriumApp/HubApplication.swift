@@ -55,6 +55,7 @@ public enum HubApplication {
         onListening: @escaping @Sendable (Int) -> Void = { _ in }
     ) async throws {
         let launched = ContinuousClock.now
+        try checkPrivateFiles(configuration)
         let secret = try CookieSecret.load(path: configuration.cookieSecretFile)
         let store = try await openStore(configuration, logger: logger)
         // Connections the backend holds open (the Kubernetes API client's pool), closed on every way out.
@@ -178,14 +179,82 @@ public enum HubApplication {
             let pythonEnvironment = local.pythonEnvironment.map(absolute) ?? WorkspaceProgram.defaultPythonEnvironment()
             backend.extraPath = [executable.deletingLastPathComponent().path, pythonEnvironment + "/bin"]
             // Found now, not at a student's first Start.
-            _ = try WorkspaceProgram.ensure(
+            let isolation = local.effectiveIsolation()
+            let program = try WorkspaceProgram.ensure(
                 command: backend.command, preset: local.command == nil ? local.preset : nil, extraPath: backend.extraPath,
-                pythonEnvironment: pythonEnvironment, setupPythonEnvironment: local.setupPythonEnvironment, logger: logger)
-            return (AnyBackend(LocalBackend(configuration: backend, logger: logger)), [], {})
+                pythonEnvironment: pythonEnvironment, setupPythonEnvironment: local.setupPythonEnvironment,
+                forOtherUsers: isolation == .systemUsers, logger: logger)
+            backend.pidsLimit = local.pidsLimit
+            var accounts: SystemAccounts?
+            switch isolation {
+            case .systemUsers:
+                guard geteuid() == 0 else {
+                    throw ConfigurationError(
+                        key: "local.isolation",
+                        problem: "system_users needs the hub to run as root (it makes each student's account and starts their workspace as it): run it as root, as deploy/atrium.service does, or set local.isolation: hub_user")
+                }
+                var settings = SystemAccounts.Settings(homesRoot: backend.workspacesRoot, mappingFile: absolute(local.accountsFile))
+                settings.source = local.systemUsers
+                settings.prefix = local.systemUserPrefix
+                settings.shell = local.systemUserShell
+                accounts = try SystemAccounts(settings: settings, logger: logger)
+                // Students must reach their homes and the program; nothing else of the hub's.
+                try FileManager.default.createDirectory(atPath: backend.workspacesRoot, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+                for path in [backend.workspacesRoot, program] {
+                    if let blocked = WorkspaceProgram.unreachableFolder(path) {
+                        throw ConfigurationError(
+                            key: "local.isolation",
+                            problem: "students' accounts cannot reach \(path): \(blocked) is closed to other users. Run `chmod o+x \(blocked)`, or move local.workspaces_root (or the program) to a folder such as /var/lib/atrium")
+                    }
+                }
+                logger.notice("workspaces run as their users' own system accounts", metadata: ["atrium.accounts": "\(local.systemUsers.rawValue)"])
+            case .hubUser:
+                if geteuid() == 0 {
+                    logger.warning("local.isolation is hub_user and the hub runs as root: every student's workspace runs as root, and can read the hub's database and cookie secret and every other student's files. Use local.isolation: system_users on a shared machine.")
+                }
+            }
+            let profileLimits = configuration.spawn.profiles.map(\.limits)
+            let limited = ([configuration.spawn.defaultLimits] + profileLimits).contains { $0.cpu != nil || $0.memory != nil }
+            var cgroups: Cgroups?
+            do {
+                cgroups = try Cgroups.prepare(logger: logger)
+                logger.notice("workspace limits are enforced with \(cgroups!.summary)")
+            } catch {
+                if isolation == .systemUsers || limited {
+                    throw ConfigurationError(
+                        key: limited ? "spawn.memory_limit / spawn.cpu_limit" : "local.isolation",
+                        problem: "workspace limits need a writable cgroup, and there is none: \(error). Run the hub as root with systemd's Delegate=yes (deploy/atrium.service)\(limited ? ", or remove the limits" : "")")
+                }
+                logger.info("no writable cgroup: workspaces run without memory, CPU or process limits", metadata: ["atrium.reason": "\(error)"])
+            }
+            return (AnyBackend(LocalBackend(configuration: backend, accounts: accounts, cgroups: cgroups, logger: logger)), [], {})
         case .simulated:
             var simulated = configuration.simulated
             simulated.startDelay = configuration.simulatedStartDelay.min...configuration.simulatedStartDelay.max
             return (AnyBackend(SimulatedBackend(configuration: simulated, endpoint: SimulatedEndpoint(), logger: logger)), [], {})
+        }
+    }
+
+    /// Refuses to start when the hub's own secrets can be read by other users: the SQLite
+    /// database, the cookie secret, the servers' logs and the sockets folder.
+    static func checkPrivateFiles(_ configuration: HubConfiguration) throws {
+        var files: [(String, String)] = [(absolute(configuration.cookieSecretFile), "600")]
+        let db = configuration.db
+        if db != ":memory:", !db.hasPrefix("postgres://"), !db.hasPrefix("postgresql://") {
+            let path = absolute(db.hasPrefix("sqlite://") ? String(db.dropFirst("sqlite://".count)) : db)
+            files += [(path, "600"), (path + "-wal", "600"), (path + "-shm", "600")]
+        }
+        if configuration.backend == .local {
+            files += [(absolute(configuration.local.logDirectory), "700"), (configuration.local.socketDirectory, "700"), (absolute(configuration.local.accountsFile), "600")]
+        }
+        for (path, fix) in files {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
+            if info.st_mode & 0o044 != 0 {
+                throw ConfigurationError(
+                    key: "file permissions",
+                    problem: "\(path) can be read by other users (mode \(String(info.st_mode & 0o777, radix: 8))): it holds the hub's secrets. Run `chmod \(fix) \(path)`")
+            }
         }
     }
 

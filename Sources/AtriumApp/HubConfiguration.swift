@@ -114,6 +114,23 @@ public struct HubConfiguration: Sendable {
         public var pythonEnvironment: String?
         /// Whether a missing Jupyter program is installed there at start-up. Default: true.
         public var setupPythonEnvironment = true
+        /// Who workspaces run as; nil: `system_users` when the hub is root, else `hub_user`.
+        public var isolation: LocalIsolation?
+        /// With `system_users`: accounts made by the hub, or existing ones named as the hub users.
+        public var systemUsers: SystemAccountSource = .create
+        /// The start of every account name the hub makes. Default: `atrium-`.
+        public var systemUserPrefix = "atrium-"
+        /// The login shell of accounts the hub makes (what a workspace terminal runs).
+        public var systemUserShell = "/bin/bash"
+        /// Processes per server (cgroup `pids.max`); nil: no limit. Default: 512.
+        public var pidsLimit: Int? = 512
+        /// Where the account mapping lives. Default: `accounts.json` beside the database.
+        public var accountsFile = "accounts.json"
+
+        /// The isolation in effect for a hub running with effective uid `euid`.
+        public func effectiveIsolation(euid: UInt32 = geteuid()) -> LocalIsolation {
+            isolation ?? (euid == 0 ? .systemUsers : .hubUser)
+        }
 
         public init() {}
     }

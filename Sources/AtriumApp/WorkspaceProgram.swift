@@ -12,6 +12,22 @@ public enum WorkspaceProgram {
         isRoot ? "/opt/atrium/jupyter" : "\(home)/.local/share/atrium/jupyter"
     }
 
+    /// The first folder on the way to `path` (itself included when a folder) that other users
+    /// cannot pass through (no `o+x`), or nil when everyone can reach it.
+    public static func unreachableFolder(_ path: String) -> String? {
+        var current = ""
+        let parts = URL(fileURLWithPath: path).standardizedFileURL.path.split(separator: "/")
+        for (index, part) in parts.enumerated() {
+            current += "/" + part
+            var info = stat()
+            guard stat(current, &info) == 0 else { return nil }
+            let isFolder = info.st_mode & S_IFMT == S_IFDIR
+            if isFolder, info.st_mode & 0o001 == 0 { return current }
+            if !isFolder, index == parts.count - 1, info.st_mode & 0o001 == 0 { return current }
+        }
+        return nil
+    }
+
     /// The pip packages that provide each preset's program.
     static let pipPackages: [String: [String]] = [
         "jupyterlab": ["jupyterlab"],
@@ -48,12 +64,21 @@ public enum WorkspaceProgram {
     /// `setupPythonEnvironment`, a missing program is installed into the Python environment
     /// (pip's progress goes to standard error); otherwise a missing program stops start-up with
     /// the exact commands to run. Returns the program's path.
+    /// With `forOtherUsers` (workspaces run as students' accounts), a program only the hub's
+    /// user can reach (root's pyenv) counts as missing, and the environment is made from the
+    /// system's Python, which every account can run.
     public static func ensure(
-        command: [String], preset: String?, extraPath: [String], pythonEnvironment: String, setupPythonEnvironment: Bool, logger: Logger
+        command: [String], preset: String?, extraPath: [String], pythonEnvironment: String, setupPythonEnvironment: Bool,
+        forOtherUsers: Bool = false, logger: Logger
     ) throws -> String {
         guard let program = command.first, !program.isEmpty else { throw Missing(description: "local.command is empty") }
         let directories = searchPath(extraPath: extraPath)
-        if let found = LocalBackend.locate(program, in: directories) { return found }
+        if let found = LocalBackend.locate(program, in: directories) {
+            let resolved = URL(fileURLWithPath: found).resolvingSymlinksInPath().path
+            if !forOtherUsers || (unreachableFolder(found) == nil && unreachableFolder(resolved) == nil) { return found }
+            if preset == nil || pipPackages[preset!] == nil || !setupPythonEnvironment { return found }  // the caller names the closed folder
+            logger.notice("the workspace program is closed to students' accounts; making a Python environment they can use", metadata: ["atrium.program": "\(found)"])
+        }
         guard setupPythonEnvironment, let preset, let packages = pipPackages[preset] else {
             throw Missing(description: missingMessage(program: program, preset: preset, directories: directories, pythonEnvironment: pythonEnvironment))
         }
@@ -61,13 +86,14 @@ public enum WorkspaceProgram {
             "workspace program missing: creating a Python environment for it",
             metadata: ["atrium.program": "\(program)", "atrium.python_env": "\(pythonEnvironment)", "atrium.packages": "\(packages)"])
         FileHandle.standardError.write(Data("Atrium: \(program) is not installed; installing \(packages.joined(separator: " ")) into \(pythonEnvironment) (a few minutes)…\n".utf8))
-        try run(["python3", "-m", "venv", pythonEnvironment], failure: """
+        let python = forOtherUsers && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        try run([python, "-m", "venv", pythonEnvironment], failure: """
             could not create the Python environment \(pythonEnvironment). On Debian: apt-get install python3-venv, then start the hub again.
             """)
         try run(["\(pythonEnvironment)/bin/pip", "install", "--progress-bar", "on", "--disable-pip-version-check"] + packages, failure: """
             pip could not install \(packages.joined(separator: " ")) into \(pythonEnvironment) (see its output above).
             """)
-        guard let found = LocalBackend.locate(program, in: directories) else {
+        guard let found = LocalBackend.locate(program, in: [pythonEnvironment + "/bin"]) ?? LocalBackend.locate(program, in: directories) else {
             throw Missing(description: missingMessage(program: program, preset: preset, directories: directories, pythonEnvironment: pythonEnvironment))
         }
         FileHandle.standardError.write(Data("Atrium: \(program) is ready at \(found).\n".utf8))

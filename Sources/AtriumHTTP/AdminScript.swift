@@ -213,9 +213,18 @@ enum AdminScript {
     let current = null, currentServer = '';
     async function showLogs() {
       $('logs-text').textContent = 'Loading…';
+      $('logs-usage').textContent = '';
       try {
         const data = await api('GET', serverPath(current, currentServer) + '/logs?lines=300');
         $('logs-text').textContent = data.lines.length ? data.lines.join('\n') : '(no output)';
+        const u = data.atrium_usage;
+        if (u) {
+          const parts = [];
+          if (u.memory_bytes != null) parts.push('Memory ' + (u.memory_bytes / 1048576).toFixed(1) + ' MiB');
+          if (u.cpu_seconds != null) parts.push('CPU time ' + u.cpu_seconds.toFixed(1) + ' s');
+          if (u.processes != null) parts.push(u.processes + ' processes');
+          $('logs-usage').textContent = 'Now: ' + parts.join(' · ');
+        }
       } catch (e) { $('logs-text').textContent = e.message; }
     }
     $('logs-refresh').addEventListener('click', showLogs);

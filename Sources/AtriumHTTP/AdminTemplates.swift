@@ -73,6 +73,7 @@ extension Templates {
 
     <dialog id="dlg-logs"><form method="dialog">
       <h2>Logs of <span class="who"></span></h2>
+      <p class="usage" id="logs-usage"></p>
       <pre class="logs" id="logs-text"></pre>
       <button type="button" class="secondary" id="logs-refresh">Refresh</button> <button type="button" class="close">Close</button>
     </form></dialog>

@@ -20,6 +20,16 @@ enum Models {
             : "/hub/api/users/\(escapedUser)/servers/\(server)/progress"
     }
 
+    /// `atrium_usage`: what a running server uses now (null when stopped or not measured).
+    static func usage(_ u: ResourceUsage?) -> JSONValue {
+        guard let u else { return .null }
+        return .object([
+            "memory_bytes": u.memoryBytes.map { .number(Double($0)) } ?? .null,
+            "cpu_seconds": u.cpuSeconds.map { .number(($0 * 1000).rounded() / 1000) } ?? .null,
+            "processes": u.processes.map { .number(Double($0)) } ?? .null,
+        ])
+    }
+
     /// The Server model. `state` only for holders of `admin:server_state`.
     static func server(_ s: ServerRecord, includeState: Bool) -> JSONValue {
         let ready = s.phase == .running
@@ -45,6 +55,10 @@ enum Models {
         ]
         // Only the backend's part: the proxy secret and the server token id stay in the hub.
         o["state"] = includeState ? (s.state.objectValue?["backend"] ?? .object([:])) : .null
+        // Why it failed (a crash, "out of memory"), for admins: users get a generic message.
+        if includeState, s.phase == .failed, case .string(let reason)? = s.state.objectValue?["failure"] {
+            o["atrium_failure"] = .string(reason)
+        }
         return .object(o)
     }
 

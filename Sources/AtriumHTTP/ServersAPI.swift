@@ -100,14 +100,18 @@ struct ServersAPI {
     }
 
     func logs(_ request: Request, _ context: HubRequestContext, named: Bool) async throws -> Response {
-        let (user, server, _) = try await target(context, named: named, scopes: ["servers"])
+        let (user, server, identity) = try await target(context, named: named, scopes: ["servers"])
         var lines = 100
         if let raw = request.uri.queryParameters["lines"] {
             guard let n = Int(raw), n >= 1, n <= 10_000 else { throw APIError.badRequest("lines must be a whole number from 1 to 10000") }
             lines = n
         }
         let output = try await mapping { try await manager.logs(user: user.name, serverName: server, lines: lines) }
-        return JSONResponse.make(.object(["lines": .array(output.map(JSONValue.string))]))
+        var body: [String: JSONValue] = ["lines": .array(output.map(JSONValue.string))]
+        if identity.scopes.allows("admin:server_state", user: user.name, groups: user.groups) {
+            body["atrium_usage"] = Models.usage(await (try manager).usage(user: user.name, serverName: server))
+        }
+        return JSONResponse.make(.object(body))
     }
 
     /// What a user who is not an admin is told when their server could not start.
@@ -158,7 +162,10 @@ struct ServersAPI {
         guard let record = try await hub.store.server(userID: user.id, name: server) else {
             throw APIError.notFound("No such server: \(user.name)/\(server)")
         }
-        return JSONResponse.make(Models.server(record, includeState: identity.scopes.allows("admin:server_state", user: user.name, groups: user.groups)))
+        let admin = identity.scopes.allows("admin:server_state", user: user.name, groups: user.groups)
+        guard case .object(var model) = Models.server(record, includeState: admin) else { return JSONResponse.make(.null) }
+        if admin { model["atrium_usage"] = Models.usage(await (try manager).usage(user: user.name, serverName: server)) }
+        return JSONResponse.make(.object(model))
     }
 
     func createNamed(_ request: Request, context: HubRequestContext) async throws -> Response {

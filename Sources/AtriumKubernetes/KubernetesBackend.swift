@@ -276,7 +276,7 @@ public struct KubernetesBackend: Backend {
         try await deleteIfPresent(KubernetesSecret.self, name)
     }
 
-    public func deleteForever(user: String, serverName: String, state: State?) async throws {
+    public func deleteForever(user: String, userID: Int64, serverName: String, state: State?) async throws {
         try await remove(user: user, serverName: serverName, state: state)
         guard configuration.deleteVolumeOnDeleteForever, case .persistentVolumeClaim = configuration.storage else { return }
         let names = WorkspaceNames(user: user, server: serverName)

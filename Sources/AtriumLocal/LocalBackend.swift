@@ -28,6 +28,8 @@ public struct LocalBackendConfiguration: Sendable, Equatable {
     /// Directories searched for the command besides `PATH` (the hub's own directory, so the
     /// bundled `atrium-workspace` is found).
     public var extraPath: [String] = []
+    /// At most this many processes (and threads) per server, when cgroups are used. Default: 512.
+    public var pidsLimit: Int? = 512
 
     public init(command: [String], workspacesRoot: String, socketDirectory: String, logDirectory: String) {
         self.command = command
@@ -59,13 +61,24 @@ public struct LocalBackendConfiguration: Sendable, Equatable {
     }
 }
 
+/// How local workspaces are kept apart from the hub and from each other.
+public enum LocalIsolation: String, Sendable, CaseIterable {
+    /// Every workspace runs as the hub's own user (one person's machine, or tests).
+    case hubUser = "hub_user"
+    /// Every hub user gets a Unix account, and their workspaces run as it (the hub runs as root).
+    case systemUsers = "system_users"
+}
+
 /// Runs each server as a child process on this machine.
 ///
-/// Enforced limits: memory as the process's data-segment limit (`RLIMIT_DATA`, applied right
-/// after start; allocations beyond it fail). CPU is not limited by this backend: run the hub in
-/// a systemd slice with `CPUQuota=` for that. Workspaces are reached only through the proxy:
-/// Unix sockets are mode 0600 in a 0700 directory, and every program gets the per-server secret
-/// (`ATRIUM_WORKSPACE_SECRET`, `JUPYTER_TOKEN` for Jupyter) that only the proxy sends.
+/// With ``SystemAccounts``, each server runs as its user's Unix account (uid, primary and
+/// supplementary groups, umask 077, a clean environment, its own session), in a home only that
+/// account can enter. With ``Cgroups``, each server has a cgroup with its memory, CPU and
+/// process limits, joined before the program runs; without, memory is capped as the process's
+/// data-segment limit (`RLIMIT_DATA`) and CPU not at all. Workspaces are reached only through
+/// the proxy: Unix sockets are mode 0600 in a 0700 directory, and every program gets the
+/// per-server secret (`ATRIUM_WORKSPACE_SECRET`, `JUPYTER_TOKEN` for Jupyter) that only the
+/// proxy sends.
 public struct LocalBackend: Backend {
     /// What the hub keeps about one local server.
     public struct State: Codable, Sendable, Equatable {
@@ -76,14 +89,24 @@ public struct LocalBackend: Backend {
         public var logFile: String
         public var stripPrefix: String?
         public var suspended: Bool
+        /// The Unix account the server runs as (nil: the hub's own user).
+        public var account: SystemAccount?
+        /// The server's cgroup (a folder name under the hub's), when cgroups are used.
+        public var cgroup: String?
     }
 
     public let configuration: LocalBackendConfiguration
     let processes = Processes()
     let logger: Logger
+    /// Set when workspaces run as their users' accounts.
+    public let accounts: SystemAccounts?
+    /// Set when each server gets a cgroup.
+    public let cgroups: Cgroups?
 
-    public init(configuration: LocalBackendConfiguration, logger: Logger) {
+    public init(configuration: LocalBackendConfiguration, accounts: SystemAccounts? = nil, cgroups: Cgroups? = nil, logger: Logger) {
         self.configuration = configuration
+        self.accounts = accounts
+        self.cgroups = cgroups
         self.logger = logger
     }
 
@@ -156,38 +179,55 @@ public struct LocalBackend: Backend {
         return "\(configuration.logDirectory)/\(base).log"
     }
 
+    /// A short stable name for a server: its socket file and its cgroup folder.
+    static func serverHash(user: String, server: String) -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in "\(user)/\(server)".utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return String(hash, radix: 36)
+    }
+
     public func startState(_ request: SpawnRequest, previous: State?) async throws -> State {
         let wantsSocket = configuration.command.contains { $0.contains("{socket}") }
+        // The account first: it decides the home and the socket's folder.
+        let account = try await accounts?.account(user: request.user, userID: request.userID)
+        let hash = Self.serverHash(user: request.user, server: request.serverName)
         let address: WorkspaceAddress
-        if let previous {
+        if let previous, previous.account?.uid == account?.uid {
             address = previous.address  // a resume keeps its socket or port
         } else if wantsSocket {
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for byte in "\(request.user)/\(request.serverName)".utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-            address = .unix(path: "\(configuration.socketDirectory)/\(String(hash, radix: 36)).sock")
+            // A user's sockets sit in a folder only that account (and the hub) can enter.
+            let folder = account.map { "\(configuration.socketDirectory)/\($0.uid)" } ?? configuration.socketDirectory
+            address = .unix(path: "\(folder)/\(hash).sock")
         } else {
             address = .tcp(host: configuration.host, port: try processes.freePort(host: configuration.host))
         }
+        let home = account.map { accounts?.settings.source == .existing ? $0.home : "\(accounts!.settings.homesRoot)/\($0.name)" }
         return State(
-            pid: nil, processStart: nil, address: address, workspace: workspace(for: request.user),
+            pid: nil, processStart: nil, address: address, workspace: home ?? workspace(for: request.user),
             logFile: logFile(user: request.user, server: request.serverName),
-            stripPrefix: configuration.stripPrefix ? request.baseURL : nil, suspended: false)
+            stripPrefix: configuration.stripPrefix ? request.baseURL : nil, suspended: false,
+            account: account, cgroup: cgroups == nil ? nil : "\(Self.fileName(request.user).prefix(40))-\(hash)")
     }
 
     public func start(_ request: SpawnRequest, state: State, progress: ProgressSink) async throws -> State {
         var state = state
         state.suspended = false
         let fm = FileManager.default
-        if state.workspace == workspace(for: request.user) { migrateLegacyWorkspace(user: request.user) }
+        if state.account == nil, state.workspace == workspace(for: request.user) { migrateLegacyWorkspace(user: request.user) }
         try prepareDirectories(state: state)
+        let owner = state.account.map { (uid: $0.uid, gid: $0.gid) }
         let firstStart = !fm.fileExists(atPath: "\(state.workspace)/.atrium-initialized")
         for dir in ["code", "io", "data"] {
-            try fm.createDirectory(atPath: "\(state.workspace)/\(dir)", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            let path = "\(state.workspace)/\(dir)"
+            if !fm.fileExists(atPath: path) {
+                try fm.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                if let owner { try Self.chown(path, owner) }
+            }
         }
         if firstStart {
             if let starter = configuration.starterFiles {
                 await progress(ProgressEvent(progress: 20, message: "Copying starter files"))
-                try copyStarterFiles(from: starter, to: "\(state.workspace)/code")
+                try copyStarterFiles(from: starter, to: "\(state.workspace)/code", owner: owner)
             }
             _ = fm.createFile(atPath: "\(state.workspace)/.atrium-initialized", contents: Data(Timestamp.format(Date()).utf8))
         }
@@ -205,7 +245,13 @@ public struct LocalBackend: Backend {
         environment["HOME"] = state.workspace
         environment["ATRIUM_WORKSPACE_SECRET"] = request.secret
         environment["JUPYTERHUB_USER"] = request.user
-        environment["USER"] = ProcessInfo.processInfo.environment["USER"] ?? request.user
+        if let account = state.account {
+            environment["USER"] = account.name
+            environment["LOGNAME"] = account.name
+            environment["SHELL"] = accounts?.settings.shell ?? "/bin/sh"
+        } else {
+            environment["USER"] = ProcessInfo.processInfo.environment["USER"] ?? request.user
+        }
 
         await progress(ProgressEvent(progress: 40, message: "Starting \(command.first ?? "the server")"))
         let header = "\n=== \(Timestamp.format(Date())) starting \(command.joined(separator: " "))\n"
@@ -217,7 +263,16 @@ public struct LocalBackend: Backend {
             handle.write(Data(header.utf8))
             try? handle.close()
         }
-        let pid = try processes.spawn(arguments: command, environment: environment, directory: "\(state.workspace)/code", logFile: state.logFile)
+        var cgroupFiles: [Int32] = []
+        if let cgroups, let name = state.cgroup {
+            // A cgroup left from an earlier run (a crash) is emptied before it is reused.
+            await cgroups.remove(name)
+            cgroupFiles = try cgroups.create(name, limits: CgroupLimits(memory: request.limits.memory, cpu: request.limits.cpu, pids: configuration.pidsLimit))
+        }
+        defer { for fd in cgroupFiles { close(fd) } }
+        let pid = try processes.spawn(
+            arguments: command, environment: environment, directory: "\(state.workspace)/code", logFile: state.logFile,
+            account: state.account, cgroupFiles: cgroupFiles)
         state.pid = pid
         // The start time identifies this process from now on; read it before anything else.
         var started = processes.startTime(of: pid)
@@ -231,7 +286,7 @@ public struct LocalBackend: Backend {
             throw Processes.SpawnFailure(description: "\(command.first ?? "the server") \(why): \(lastLines(state.logFile, 5).joined(separator: " | "))")
         }
         state.processStart = started
-        if let memory = request.limits.memory, !processes.limitMemory(pid: pid, bytes: memory) {
+        if cgroups == nil, let memory = request.limits.memory, !processes.limitMemory(pid: pid, bytes: memory) {
             logger.warning("could not set the memory limit", metadata: ["atrium.user": "\(request.user)", "atrium.pid": "\(pid)"])
         }
         logger.info("started process", metadata: ["atrium.user": "\(request.user)", "atrium.server": "\(request.serverName)", "atrium.pid": "\(pid)"])
@@ -243,12 +298,36 @@ public struct LocalBackend: Backend {
         try fm.createDirectory(atPath: configuration.workspacesRoot, withIntermediateDirectories: true)
         try fm.createDirectory(atPath: configuration.logDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try fm.createDirectory(atPath: configuration.socketDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        chmod(configuration.socketDirectory, 0o700)
-        try fm.createDirectory(atPath: state.workspace, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        if let account = state.account {
+            // Users pass through to their own folder of sockets, and see nothing else in it.
+            chmod(configuration.socketDirectory, 0o711)
+            if case .unix(let path) = state.address {
+                let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+                try fm.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try Self.chown(folder, (account.uid, account.gid))
+                chmod(folder, 0o700)
+            }
+            if !fm.fileExists(atPath: state.workspace) {
+                // An account whose home went missing gets it back, as its own.
+                try fm.createDirectory(atPath: state.workspace, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try Self.chown(state.workspace, (account.uid, account.gid))
+            }
+        } else {
+            chmod(configuration.socketDirectory, 0o700)
+            try fm.createDirectory(atPath: state.workspace, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        }
     }
 
-    /// Copies the starter folder's content without replacing anything that exists.
-    func copyStarterFiles(from source: String, to destination: String) throws {
+    /// `lchown`, with an error that names the path.
+    static func chown(_ path: String, _ owner: (uid: UInt32, gid: UInt32)) throws {
+        guard lchown(path, owner.uid, owner.gid) == 0 else {
+            throw Processes.SpawnFailure(description: "could not give \(path) to its user: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Copies the starter folder's content without replacing anything that exists; what it
+    /// copies belongs to `owner` when given.
+    func copyStarterFiles(from source: String, to destination: String, owner: (uid: UInt32, gid: UInt32)? = nil) throws {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: source, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -260,9 +339,13 @@ public struct LocalBackend: Backend {
             var dir: ObjCBool = false
             _ = fm.fileExists(atPath: from, isDirectory: &dir)
             if dir.boolValue {
-                try fm.createDirectory(atPath: to, withIntermediateDirectories: true)
+                if !fm.fileExists(atPath: to) {
+                    try fm.createDirectory(atPath: to, withIntermediateDirectories: true)
+                    if let owner { try Self.chown(to, owner) }
+                }
             } else if !fm.fileExists(atPath: to) {
                 try fm.copyItem(atPath: from, toPath: to)
+                if let owner { try Self.chown(to, owner) }
             }
         }
     }
@@ -300,6 +383,9 @@ public struct LocalBackend: Backend {
         if state.suspended { return .suspended }
         guard let pid = state.pid, let started = state.processStart else { return .stopped }
         guard processes.isRunning(pid: pid, started: started) else {
+            if let cgroups, let name = state.cgroup, cgroups.oomKills(name) > 0 {
+                return .failed(reason: "out of memory: the workspace used all the memory it may use and was stopped")
+            }
             let how = processes.exitDescription(of: pid) ?? "is no longer running"
             let tail = lastLines(state.logFile, 3).joined(separator: " | ")
             return .failed(reason: "the process \(how)" + (tail.isEmpty ? "" : ": \(tail)"))
@@ -329,7 +415,15 @@ public struct LocalBackend: Backend {
         if let pid = state.pid, let started = state.processStart {
             await processes.terminate(pid: pid, started: started, grace: configuration.stopGracePeriod)
         }
+        // Whatever the program left running (a detached background job) goes with the cgroup.
+        if let cgroups, let name = state.cgroup { await cgroups.remove(name) }
         if case .unix(let path) = state.address { unlink(path) }
+    }
+
+    /// Current memory and CPU use of a running server (cgroups only).
+    public func usage(_ state: State) async -> ResourceUsage? {
+        guard let cgroups, let name = state.cgroup, state.pid != nil, let used = cgroups.usage(name) else { return nil }
+        return ResourceUsage(memoryBytes: used.memoryBytes, cpuSeconds: used.cpuSeconds, processes: used.processes)
     }
 
     public func remove(user: String, serverName: String, state: State?) async throws {
@@ -337,8 +431,13 @@ public struct LocalBackend: Backend {
         try? FileManager.default.removeItem(atPath: logFile(user: user, server: serverName))
     }
 
-    public func deleteForever(user: String, serverName: String, state: State?) async throws {
+    public func deleteForever(user: String, userID: Int64, serverName: String, state: State?) async throws {
         try await remove(user: user, serverName: serverName, state: state)
+        if let accounts {
+            // The account and its home go together, as in the seed's course hub.
+            try await accounts.delete(user: user, userID: userID)
+            return
+        }
         let dir = workspace(for: user)
         if FileManager.default.fileExists(atPath: dir) { try FileManager.default.removeItem(atPath: dir) }
     }

@@ -21,8 +21,13 @@ final class Processes: Sendable {
 
     /// Starts `arguments[0]` (looked up in `environment["PATH"]`) with `arguments`,
     /// `environment`, working directory `directory`, stdin from /dev/null and stdout+stderr
-    /// appended to `logFile`. Returns the pid (also the process group and session id).
-    func spawn(arguments: [String], environment: [String: String], directory: String, logFile: String) throws -> Int32 {
+    /// appended to `logFile`. Returns the pid (also the process group and session id). With
+    /// `account`, the program runs as that account (umask 077); it joins the cgroups whose
+    /// `cgroup.procs` are open as `cgroupFiles` before it runs.
+    func spawn(
+        arguments: [String], environment: [String: String], directory: String, logFile: String,
+        account: SystemAccount? = nil, cgroupFiles: [Int32] = []
+    ) throws -> Int32 {
         guard let program = arguments.first, !program.isEmpty else { throw SpawnFailure(description: "the command is empty") }
         let executable = try resolve(program, path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
 
@@ -35,9 +40,34 @@ final class Processes: Sendable {
         var pid: pid_t = 0
         // A new session: the workspace is not in the hub's process group, so signals for the
         // hub (Ctrl-C, systemd's stop with KillMode=process) do not reach it.
-        let rc = atrium_spawn(&pid, executable, argv, envp, directory, logFile)
+        if account == nil, cgroupFiles.isEmpty {
+            let rc = atrium_spawn(&pid, executable, argv, envp, directory, logFile)
+            guard rc == 0 else {
+                throw SpawnFailure(description: "could not start \(program): \(String(cString: strerror(rc)))")
+            }
+            return pid
+        }
+        let uid = account?.uid ?? UInt32.max, gid = account?.gid ?? UInt32.max
+        let groups = account?.groups ?? []
+        var stage: Int32 = 0
+        let rc = groups.withUnsafeBufferPointer { groupsBuffer in
+            cgroupFiles.withUnsafeBufferPointer { files in
+                atrium_spawn_as(
+                    &pid, executable, argv, envp, directory, logFile, uid, gid, groupsBuffer.baseAddress, Int32(groups.count),
+                    files.baseAddress, Int32(files.count), &stage)
+            }
+        }
         guard rc == 0 else {
-            throw SpawnFailure(description: "could not start \(program): \(String(cString: strerror(rc)))")
+            let step =
+                switch stage {
+                case 2: "joining its cgroup"
+                case 3, 4: "opening its log \(logFile)"
+                case 5, 6, 7: "becoming \(account?.name ?? "its user")"
+                case 8: "entering \(directory)"
+                case 9: "running \(executable)"
+                default: "preparing the process"
+                }
+            throw SpawnFailure(description: "could not start \(program): \(step) failed: \(String(cString: strerror(rc)))")
         }
         return pid
     }

@@ -83,7 +83,7 @@ public struct SimulatedBackend: Backend {
         if let state { endpointServer.remove(id: state.id) }
     }
 
-    public func deleteForever(user: String, serverName: String, state: State?) async throws {
+    public func deleteForever(user: String, userID: Int64, serverName: String, state: State?) async throws {
         try await remove(user: user, serverName: serverName, state: state)
     }
 

@@ -13,7 +13,8 @@ public struct AnyBackend: Sendable {
     let suspend: @Sendable (JSONValue) async throws -> JSONValue
     let stop: @Sendable (JSONValue) async throws -> Void
     let remove: @Sendable (String, String, JSONValue?) async throws -> Void
-    let deleteForever: @Sendable (String, String, JSONValue?) async throws -> Void
+    let deleteForever: @Sendable (String, Int64, String, JSONValue?) async throws -> Void
+    let usage: @Sendable (JSONValue) async -> ResourceUsage?
     let logs: @Sendable (String, String, JSONValue?, Int) async throws -> [String]
     let healthProblem: @Sendable () async -> String?
 
@@ -43,8 +44,12 @@ public struct AnyBackend: Sendable {
         suspend = { state in try encode(try await backend.suspend(try decode(state))) }
         stop = { state in try await backend.stop(try decode(state)) }
         remove = { user, server, state in try await backend.remove(user: user, serverName: server, state: state.flatMap { try? decode($0) }) }
-        deleteForever = { user, server, state in
-            try await backend.deleteForever(user: user, serverName: server, state: state.flatMap { try? decode($0) })
+        deleteForever = { user, userID, server, state in
+            try await backend.deleteForever(user: user, userID: userID, serverName: server, state: state.flatMap { try? decode($0) })
+        }
+        usage = { state in
+            guard let typed = try? decode(state) else { return nil }
+            return await backend.usage(typed)
         }
         healthProblem = { await backend.healthProblem() }
         logs = { user, server, state, lines in

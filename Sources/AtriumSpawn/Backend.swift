@@ -164,7 +164,9 @@ public protocol Backend: Sendable {
     func remove(user: String, serverName: String, state: State?) async throws
 
     /// Deletes everything, the user's stored files too. Only when explicitly asked.
-    func deleteForever(user: String, serverName: String, state: State?) async throws
+    /// `userID` is the owner's id in the store (what per-user things such as a system account
+    /// are bound to).
+    func deleteForever(user: String, userID: Int64, serverName: String, state: State?) async throws
 
     /// The last `lines` lines of the server's output.
     func logs(user: String, serverName: String, state: State?, lines: Int) async throws -> [String]
@@ -172,8 +174,25 @@ public protocol Backend: Sendable {
     /// `nil` when the backend can serve, else what is wrong (a Kubernetes watch that gave up).
     /// Read by the hub's health check; no side effects. Default: always healthy.
     func healthProblem() async -> String?
+
+    /// What a running server uses now, when the backend can tell; no side effects. Default: nil.
+    func usage(_ state: State) async -> ResourceUsage?
 }
 
 extension Backend {
     public func healthProblem() async -> String? { nil }
+    public func usage(_ state: State) async -> ResourceUsage? { nil }
+}
+
+/// A running server's use of the machine (`atrium_usage` in the admin's server model).
+public struct ResourceUsage: Sendable, Equatable, Codable {
+    public var memoryBytes: Int64?
+    public var cpuSeconds: Double?
+    public var processes: Int?
+
+    public init(memoryBytes: Int64?, cpuSeconds: Double?, processes: Int?) {
+        self.memoryBytes = memoryBytes
+        self.cpuSeconds = cpuSeconds
+        self.processes = processes
+    }
 }

@@ -11,6 +11,8 @@ struct StoredState {
     var secret: String?
     var tokenID: Int64?
     var profile: String?
+    /// Why the server failed (start failure, crash, out of memory), kept while it is failed.
+    var failure: String?
 
     init(backend: JSONValue?, secret: String?, tokenID: Int64?, profile: String?) {
         self.backend = backend
@@ -25,6 +27,7 @@ struct StoredState {
         if case .string(let s)? = object["secret"] { secret = s }
         if case .number(let n)? = object["token_id"] { tokenID = Int64(n) }
         if case .string(let p)? = object["profile"] { profile = p }
+        if case .string(let f)? = object["failure"] { failure = f }
     }
 
     var json: JSONValue {
@@ -32,6 +35,7 @@ struct StoredState {
         if let backend { object["backend"] = backend }
         if let secret { object["secret"] = .string(secret) }
         if let tokenID { object["token_id"] = .number(Double(tokenID)) }
+        if let failure { object["failure"] = .string(failure) }
         if let profile { object["profile"] = .string(profile) }
         return .object(object)
     }
@@ -293,7 +297,8 @@ extension ServerManager {
             throw SpawnError(.rejected, "\(describe(key)) must be stopped first")
         }
         let state = servers[key]?.backendState
-        try await backend.deleteForever(user, serverName, state)
+        guard let owner = try await store.user(named: user) else { throw SpawnError(.notFound, "No such user: \(user)") }
+        try await backend.deleteForever(user, owner.id, serverName, state)
         try await removeStopped(key)
     }
 
@@ -341,7 +346,8 @@ extension ServerManager {
         // Waiters wake once the row is written, so an API answer never runs ahead of the store.
         defer { changed(key) }
         guard let server = servers[key] else { return }
-        let stored = StoredState(backend: server.backendState, secret: server.secret, tokenID: server.tokenID, profile: server.profile)
+        var stored = StoredState(backend: server.backendState, secret: server.secret, tokenID: server.tokenID, profile: server.profile)
+        if phase == .failed { stored.failure = server.lastFailure }
         var record = try await store.server(userID: server.userID, name: key.server)
             ?? ServerRecord(userID: server.userID, userName: key.user, name: key.server)
         record.phase = phase

@@ -264,6 +264,14 @@ public actor ServerManager {
         }
     }
 
+    /// What a running server uses now (memory, CPU time, processes), when the backend can tell.
+    public func usage(user: String, serverName: String) async -> ResourceUsage? {
+        guard let server = servers[Key(user: user, server: serverName)], server.lifecycle.state == .running,
+            let state = server.backendState
+        else { return nil }
+        return await backend.usage(state)
+    }
+
     /// The last lines of a server's output.
     public func logs(user: String, serverName: String, lines: Int) async throws -> [String] {
         let key = Key(user: user, server: serverName)

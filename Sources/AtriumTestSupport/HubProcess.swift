@@ -17,9 +17,49 @@ public final class HubProcess: @unchecked Sendable {
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var firstStartOutput = ""
 
+    /// The start of the Unix account names this hub makes (with `local.isolation:
+    /// system_users`, the default as root): unique, so hubs of concurrent tests never share an
+    /// account, and ``removeSystemAccounts()`` removes exactly this hub's.
+    public let accountPrefix: String
+
     public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("atrium-e2e-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        accountPrefix = "t" + String((0..<6).map { _ in "abcdefghijklmnopqrstuvwxyz".randomElement()! }) + "-"
+    }
+
+    /// The environment of every `atrium` this hub runs.
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["ATRIUM_LOCAL__SYSTEM_USER_PREFIX"] = accountPrefix
+        return environment
+    }
+
+    /// The Unix accounts this hub made (name, home), from the system's user database.
+    public func systemAccounts() -> [(name: String, home: String)] {
+        guard let text = try? String(contentsOfFile: "/etc/passwd", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            guard fields.count >= 7, fields[0].hasPrefix(accountPrefix), fields[4].hasPrefix("Atrium user ") else { return nil }
+            return (String(fields[0]), String(fields[5]))
+        }
+    }
+
+    /// Deletes the Unix accounts this hub made, their processes and homes (`userdel --remove`).
+    public func removeSystemAccounts() {
+        for account in systemAccounts() {
+            let pkill = Process()
+            pkill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
+            pkill.arguments = ["-KILL", "-u", account.name]
+            try? pkill.run()
+            pkill.waitUntilExit()
+            let userdel = Process()
+            userdel.executableURL = URL(fileURLWithPath: "/usr/sbin/userdel")
+            userdel.arguments = ["--remove", account.name]
+            userdel.standardError = FileHandle.nullDevice
+            try? userdel.run()
+            userdel.waitUntilExit()
+        }
     }
 
     /// Runs an `atrium` subcommand in the hub's folder and returns its standard output (with
@@ -37,6 +77,7 @@ public final class HubProcess: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = arguments
         p.currentDirectoryURL = directory
+        p.environment = environment
         let out = Pipe()
         p.standardOutput = out
         p.standardError = withErrors ? out : FileHandle.nullDevice
@@ -86,6 +127,7 @@ public final class HubProcess: @unchecked Sendable {
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = ["serve", "--port", "0", "--log-level", "warning"] + extra
         p.currentDirectoryURL = directory
+        p.environment = environment
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice
@@ -120,6 +162,7 @@ public final class HubProcess: @unchecked Sendable {
 
     deinit {
         stop()
+        removeSystemAccounts()
         try? FileManager.default.removeItem(at: directory)
     }
 }

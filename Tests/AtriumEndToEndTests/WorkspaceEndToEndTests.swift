@@ -68,6 +68,7 @@ struct WorkspaceHub {
         p.arguments = ["-f", hub.directory.path]
         try? p.run()
         p.waitUntilExit()
+        hub.removeSystemAccounts()
     }
 }
 

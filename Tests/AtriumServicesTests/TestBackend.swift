@@ -66,7 +66,7 @@ final class TestBackend: Backend, Sendable {
     }
 
     func remove(user: String, serverName: String, state: State?) async throws {}
-    func deleteForever(user: String, serverName: String, state: State?) async throws {}
+    func deleteForever(user: String, userID: Int64, serverName: String, state: State?) async throws {}
     func logs(user: String, serverName: String, state: State?, lines: Int) async throws -> [String] { [] }
 }
 

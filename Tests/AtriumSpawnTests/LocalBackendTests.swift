@@ -137,7 +137,7 @@ struct LocalBackendTests {
         resumed = try await f.backend.start(request, state: resumed, progress: { _ in })
         try await Self.waitRunning(f.backend, resumed)
         try await f.backend.stop(resumed)
-        try await f.backend.deleteForever(user: "alice", serverName: "", state: resumed)
+        try await f.backend.deleteForever(user: "alice", userID: 1, serverName: "", state: resumed)
         #expect(!FileManager.default.fileExists(atPath: resumed.workspace))
     }
 

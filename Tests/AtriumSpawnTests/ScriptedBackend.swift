@@ -103,7 +103,7 @@ final class ScriptedBackend: Backend, Sendable {
         script.withLock { $0.removes += 1 }
     }
 
-    func deleteForever(user: String, serverName: String, state: State?) async throws {
+    func deleteForever(user: String, userID: Int64, serverName: String, state: State?) async throws {
         script.withLock { $0.deletes += 1 }
     }
 
