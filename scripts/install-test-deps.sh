@@ -14,6 +14,8 @@ command -v sqlite3 >/dev/null 2>&1 || apt_missing+=(sqlite3)
 command -v openssl >/dev/null 2>&1 || apt_missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || apt_missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || apt_missing+=(chromium-driver)
+/usr/bin/python3 -c "import ensurepip, venv" >/dev/null 2>&1 || apt_missing+=(python3-venv)
+command -v useradd >/dev/null 2>&1 || apt_missing+=(passwd)
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   echo "installing from Debian: ${apt_missing[*]}"
   apt-get update -qq
@@ -32,5 +34,16 @@ if [ "${#pip_missing[@]}" -gt 0 ]; then
   # Python, run this inside a virtual environment instead (PEP 668).
   python3 -m pip install -q --disable-pip-version-check "${pip_missing[@]}"
   hash -r
+fi
+# As root the hub runs each workspace as its student's own account (local.isolation:
+# system_users), and those accounts cannot enter root's home (pyenv): Jupyter goes into the
+# environment the hub itself would make, /opt/atrium/jupyter, from Debian's Python.
+if [ "$(id -u)" = 0 ]; then
+  env=/opt/atrium/jupyter
+  if ! "$env/bin/python" -c "import jupyterlab, jupyter_server, ipykernel" >/dev/null 2>&1; then
+    echo "installing JupyterLab into $env (for workspaces run as students' accounts)"
+    /usr/bin/python3 -m venv "$env"
+    "$env/bin/pip" install -q --disable-pip-version-check jupyterlab jupyter-server ipykernel
+  fi
 fi
 echo "test prerequisites installed"

@@ -1,6 +1,8 @@
 """Start the real `atrium` binary (simulated or local backend) and a headless Chromium for browser tests."""
 import os
+import random
 import re
+import string
 import shutil
 import signal
 import subprocess
@@ -57,6 +59,13 @@ class Hub:
         self.dir = tempfile.mkdtemp(prefix="atrium-browser-")
         self.config = os.path.join(self.dir, "atrium.yaml")
         self.backend = backend
+        # As root the local backend runs each workspace as the student's own Unix account
+        # (local.isolation: system_users): they pass through this folder to their homes, and
+        # this hub's accounts get a prefix of their own, removed again by stop().
+        os.chmod(self.dir, 0o711)
+        self.account_prefix = "b" + "".join(random.choice(string.ascii_lowercase) for _ in range(6)) + "-"
+        env = dict(env if env is not None else os.environ)
+        env["ATRIUM_LOCAL__SYSTEM_USER_PREFIX"] = self.account_prefix
         self.env = env
         self.process = None
         self.output = []
@@ -129,7 +138,19 @@ class Hub:
                 self.process.wait(timeout=10)
         if self.backend == "local":
             self._kill_leftover_workspaces()
+            self.remove_system_accounts()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+    def system_accounts(self):
+        """The Unix accounts this hub made: [(name, uid, home)]."""
+        import pwd
+        return [(p.pw_name, p.pw_uid, p.pw_dir) for p in pwd.getpwall()
+                if p.pw_name.startswith(self.account_prefix) and p.pw_gecos.startswith("Atrium user ")]
+
+    def remove_system_accounts(self):
+        for name, uid, _ in self.system_accounts():
+            subprocess.run(["pkill", "-KILL", "-u", str(uid)], capture_output=True)
+            subprocess.run(["userdel", "--remove", name], capture_output=True)
 
     def _kill_leftover_workspaces(self):
         """Programs the local backend started run in their own session and outlive a killed hub:

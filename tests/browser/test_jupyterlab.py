@@ -244,7 +244,9 @@ def main():
         student.save_screenshot(os.path.join(hubkit.ARTIFACTS, "jupyterlab-notebook.png"))
 
         step("the student saves the notebook; it is a file in the workspace's code folder")
-        code = os.path.join(hub.dir, "workspaces", STUDENT, "code")
+        _, model = api("GET", f"/users/{STUDENT}")
+        state = model["servers"][""]["state"]
+        code = os.path.join(state["workspace"], "code")
         visible(student, ".jp-NotebookPanel .jp-Cell .cm-content")[-1].click()
         ActionChains(student).key_down(Keys.CONTROL).send_keys("s").key_up(Keys.CONTROL).perform()
 
@@ -259,6 +261,14 @@ def main():
                         return name
             return None
         notebook = wait(student, saved, 30, f"a notebook holding the code in {code}")
+        if os.geteuid() == 0:
+            # As root the hub runs the workspace as the student's own account (system_users):
+            # what the student saves is theirs, not root's, and nobody else may read it.
+            account = state.get("account") or {}
+            info = os.stat(os.path.join(code, notebook))
+            assert account.get("uid") not in (None, 0), f"the workspace runs as the student's account, not root: {account}"
+            assert info.st_uid == account.get("uid"), f"the notebook belongs to {info.st_uid}, not the student's account {account}"
+            assert info.st_mode & 0o077 == 0, f"the notebook is readable by others: mode {oct(info.st_mode)}"
 
         step("the admin logs in (fresh session) and opens the student's JupyterLab from the panel")
         admin, admin_log = open_browser("admin")
