@@ -217,7 +217,9 @@ public enum HubApplication {
             let limited = ([configuration.spawn.defaultLimits] + profileLimits).contains { $0.cpu != nil || $0.memory != nil }
             var cgroups: Cgroups?
             do {
-                cgroups = try Cgroups.prepare(logger: logger)
+                // One folder per hub (two courses' hubs on one machine never touch each other's
+                // servers), the same across restarts so a restarted hub finds its servers.
+                cgroups = try Cgroups.prepare(folder: Cgroups.folderName(forHubAt: backend.workspacesRoot), logger: logger)
                 logger.notice("workspace limits are enforced with \(cgroups!.summary)")
             } catch {
                 if isolation == .systemUsers || limited {

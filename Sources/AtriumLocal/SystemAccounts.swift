@@ -289,8 +289,19 @@ public final class SystemAccounts: Sendable {
         }
     }
 
-    /// Runs a system tool and returns its status and output.
+    /// Runs a system tool and returns its status and output. `useradd` and `userdel` give up at
+    /// once when another program holds the lock on /etc/passwd (an admin's `adduser`, another
+    /// hub): such a failure is retried for up to about 5 s.
     static func run(_ program: String, _ arguments: [String]) -> (Int32, String) {
+        var outcome = runOnce(program, arguments)
+        for attempt in 0..<25 where outcome.0 != 0 && outcome.1.lowercased().contains("lock") {
+            usleep(UInt32(50_000 + 10_000 * attempt))
+            outcome = runOnce(program, arguments)
+        }
+        return outcome
+    }
+
+    static func runOnce(_ program: String, _ arguments: [String]) -> (Int32, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: program)
         process.arguments = arguments

@@ -53,12 +53,17 @@ public final class HubProcess: @unchecked Sendable {
             pkill.arguments = ["-KILL", "-u", account.name]
             try? pkill.run()
             pkill.waitUntilExit()
-            let userdel = Process()
-            userdel.executableURL = URL(fileURLWithPath: "/usr/sbin/userdel")
-            userdel.arguments = ["--remove", account.name]
-            userdel.standardError = FileHandle.nullDevice
-            try? userdel.run()
-            userdel.waitUntilExit()
+            // Another test's useradd may hold the lock on /etc/passwd: try again, a bounded number of times.
+            for _ in 0..<50 where getpwnam(account.name) != nil {
+                let userdel = Process()
+                userdel.executableURL = URL(fileURLWithPath: "/usr/sbin/userdel")
+                userdel.arguments = ["--remove", account.name]
+                userdel.standardError = FileHandle.nullDevice
+                try? userdel.run()
+                userdel.waitUntilExit()
+                if userdel.terminationStatus == 0 || userdel.terminationStatus == 12 { break }
+                usleep(100_000)
+            }
         }
     }
 

@@ -109,10 +109,12 @@ struct UserCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List users.")
         @OptionGroup var options: HubOptions
+        @Flag(help: "Only signups awaiting approval (approve them with `atrium user approve NAME…`).") var pending = false
         func run() async throws {
             try await withStore(options) { _, store in
                 var query = UserQuery()
                 query.sort = .name
+                if pending { query.approval = .pending }
                 for user in try await store.users(query).users {
                     let flags = [user.admin ? "admin" : nil, user.approval == .approved ? nil : user.approval.rawValue].compactMap { $0 }
                     print(user.name + (flags.isEmpty ? "" : "\t" + flags.joined(separator: ",")))

@@ -150,7 +150,10 @@ class Hub:
     def remove_system_accounts(self):
         for name, uid, _ in self.system_accounts():
             subprocess.run(["pkill", "-KILL", "-u", str(uid)], capture_output=True)
-            subprocess.run(["userdel", "--remove", name], capture_output=True)
+            for _ in range(50):  # another hub's useradd may hold the lock on /etc/passwd
+                if subprocess.run(["userdel", "--remove", name], capture_output=True).returncode in (0, 6, 12):
+                    break
+                time.sleep(0.1)
 
     def _kill_leftover_workspaces(self):
         """Programs the local backend started run in their own session and outlive a killed hub:
