@@ -229,7 +229,8 @@ public enum HubApplication {
                 }
                 logger.info("no writable cgroup: workspaces run without memory, CPU or process limits", metadata: ["atrium.reason": "\(error)"])
             }
-            return (AnyBackend(LocalBackend(configuration: backend, accounts: accounts, cgroups: cgroups, logger: logger)), [], {})
+            // The hub's cgroup folder goes when the hub stops with no server left in it.
+            return (AnyBackend(LocalBackend(configuration: backend, accounts: accounts, cgroups: cgroups, logger: logger)), [], { [cgroups] in cgroups?.removeFolderIfEmpty() })
         case .simulated:
             var simulated = configuration.simulated
             simulated.startDelay = configuration.simulatedStartDelay.min...configuration.simulatedStartDelay.max

@@ -274,6 +274,14 @@ public final class Cgroups: Sendable {
         for folder in folders(name) where fm.fileExists(atPath: folder) { rmdir(folder) }
     }
 
+    /// Removes the hub's folder(s) when no server cgroup is left in them (rmdir refuses otherwise).
+    public func removeFolderIfEmpty() {
+        switch layout {
+        case .v2(let base): rmdir(base)
+        case .v1(let controllers): for base in controllers.values { rmdir(base) }
+        }
+    }
+
     static func write(_ text: String, to path: String) throws {
         let fd = Glibc.open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Unavailable(description: "\(path): \(String(cString: strerror(errno)))") }
