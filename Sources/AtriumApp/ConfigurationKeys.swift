@@ -386,6 +386,11 @@ public enum ConfigurationKeys {
             show: { $0.local.pidsLimit.map { "\($0)" } ?? "null" }) { c, v throws(ConfigurationError) in
             c.local.pidsLimit = v.isNull ? nil : try v.int(16...1_000_000)
         },
+        key("local.create_system_users", "on_start | on_approval",
+            "With system_users and create: make a user's account at their first start, or as soon as they are approved (or created approved) through the API or the admin panel.",
+            show: { $0.local.createSystemUsers.rawValue }) { c, v throws(ConfigurationError) in
+            c.local.createSystemUsers = try v.choice(HubConfiguration.AccountCreation.self)
+        },
         key("local.accounts_file", "path", "Where the hub keeps which account each hub user has (mode 0600).",
             show: { $0.local.accountsFile }) { c, v throws(ConfigurationError) in c.local.accountsFile = try v.string() },
         key("simulated.start_delay_min", "duration", "Shortest simulated start (starts take a uniform random time between min and max).",

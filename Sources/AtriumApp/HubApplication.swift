@@ -185,6 +185,7 @@ public enum HubApplication {
                 pythonEnvironment: pythonEnvironment, setupPythonEnvironment: local.setupPythonEnvironment,
                 forOtherUsers: isolation == .systemUsers, logger: logger)
             backend.pidsLimit = local.pidsLimit
+            backend.createAccountsOnApproval = local.createSystemUsers == .onApproval
             var accounts: SystemAccounts?
             switch isolation {
             case .systemUsers:

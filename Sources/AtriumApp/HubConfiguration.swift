@@ -92,6 +92,12 @@ public struct HubConfiguration: Sendable {
     /// Bounds of the simulated start delay in seconds, checked together in `validate()`.
     public var simulatedStartDelay = (min: 0.5, max: 2.0)
 
+    /// When the local backend makes a user's system account.
+    public enum AccountCreation: String, Sendable, CaseIterable {
+        case onStart = "on_start"
+        case onApproval = "on_approval"
+    }
+
     /// Settings of the local-process backend (see `LocalBackendConfiguration`).
     public struct LocalConfiguration: Sendable {
         /// A ready-made command: jupyterlab, jupyter-server, code-server, atrium-workspace. Default: jupyterlab.
@@ -124,6 +130,8 @@ public struct HubConfiguration: Sendable {
         public var systemUserShell = "/bin/bash"
         /// Processes per server (cgroup `pids.max`); nil: no limit. Default: 512.
         public var pidsLimit: Int? = 512
+        /// When a user's system account is made: at their first start, or when they are approved.
+        public var createSystemUsers: AccountCreation = .onStart
         /// Where the account mapping lives. Default: `accounts.json` beside the database.
         public var accountsFile = "accounts.json"
 

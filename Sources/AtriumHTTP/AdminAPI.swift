@@ -61,6 +61,7 @@ struct AdminAPI {
             NewUser(name: entry.name, admin: entry.admin, approval: .approved, passwordHash: accounts[entry.name]?.hash)
         }
         let result = try await hub.store.createUsers(users)
+        hub.manager?.usersApproved(result.created.map { ($0.name, $0.id) })
         // Names taken by someone else between the check and the insert are reported, not fatal:
         // the users that were created must still get their passwords shown.
         let skipped = Set(result.existing)

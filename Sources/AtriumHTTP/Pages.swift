@@ -295,6 +295,7 @@ struct Pages {
         switch form["action"] {
         case "approve":
             try await hub.store.setApproval(target, .approved)
+            if let approved = try await hub.store.user(named: target) { hub.manager?.usersApproved([(approved.name, approved.id)]) }
             done = "\(target) approved"
         case "revoke":
             guard target != admin.user.name else { throw APIError.badRequest("You cannot revoke your own approval.") }

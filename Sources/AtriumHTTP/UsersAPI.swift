@@ -128,6 +128,7 @@ struct UsersAPI {
             throw APIError.conflict("All \(Set(names).count) users already exist")
         }
         hub.logger.info("users created", metadata: ["atrium.count": "\(result.created.count)", "atrium.by": "\(identity.user.name)"])
+        hub.manager?.usersApproved(result.created.filter { $0.approval == .approved }.map { ($0.name, $0.id) })
         let items = result.created.map { Models.user($0, servers: [], identity: identity, includeStopped: false) }
         return JSONResponse.make(.array(items), status: .created)
     }
@@ -143,6 +144,7 @@ struct UsersAPI {
         let admin = try body.bool("admin") ?? false
         let result = try await hub.store.createUsers([NewUser(name: name, admin: admin)])
         guard let user = result.created.first else { throw APIError.conflict("User \(name) already exists") }
+        hub.manager?.usersApproved([(user.name, user.id)])
         return JSONResponse.make(Models.user(user, servers: [], identity: identity, includeStopped: false), status: .created)
     }
 
@@ -205,6 +207,7 @@ struct UsersAPI {
             hub.logger.info("approval changed", metadata: ["atrium.user": "\(current)", "atrium.approval": "\(approval.rawValue)", "atrium.by": "\(identity.user.name)"])
         }
         guard let user = try await hub.store.user(named: current) else { throw APIError.notFound("No such user: \(current)") }
+        if approval == .approved { hub.manager?.usersApproved([(user.name, user.id)]) }
         let servers = try await hub.store.servers(ofUserIDs: [user.id])[user.id] ?? []
         return JSONResponse.make(Models.user(user, servers: servers, identity: identity, includeStopped: false))
     }

@@ -30,6 +30,8 @@ public struct LocalBackendConfiguration: Sendable, Equatable {
     public var extraPath: [String] = []
     /// At most this many processes (and threads) per server, when cgroups are used. Default: 512.
     public var pidsLimit: Int? = 512
+    /// Whether system accounts are made when a user is approved (else at their first start).
+    public var createAccountsOnApproval = false
 
     public init(command: [String], workspacesRoot: String, socketDirectory: String, logDirectory: String) {
         self.command = command
@@ -434,6 +436,12 @@ public struct LocalBackend: Backend {
         // Whatever the program left running (a detached background job) goes with the cgroup.
         if let cgroups, let name = state.cgroup { await cgroups.remove(name) }
         if case .unix(let path) = state.address { unlink(path) }
+    }
+
+    /// With `local.create_system_users: on_approval`, makes the user's account at approval.
+    public func prepareUser(user: String, userID: Int64) async throws {
+        guard let accounts, configuration.createAccountsOnApproval else { return }
+        _ = try await accounts.account(user: user, userID: userID)
     }
 
     /// Current memory and CPU use of a running server (cgroups only).

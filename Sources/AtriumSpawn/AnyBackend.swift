@@ -15,6 +15,7 @@ public struct AnyBackend: Sendable {
     let remove: @Sendable (String, String, JSONValue?) async throws -> Void
     let deleteForever: @Sendable (String, Int64, String, JSONValue?) async throws -> Void
     let usage: @Sendable (JSONValue) async -> ResourceUsage?
+    let prepareUser: @Sendable (String, Int64) async throws -> Void
     let logs: @Sendable (String, String, JSONValue?, Int) async throws -> [String]
     let healthProblem: @Sendable () async -> String?
 
@@ -47,6 +48,7 @@ public struct AnyBackend: Sendable {
         deleteForever = { user, userID, server, state in
             try await backend.deleteForever(user: user, userID: userID, serverName: server, state: state.flatMap { try? decode($0) })
         }
+        prepareUser = { user, id in try await backend.prepareUser(user: user, userID: id) }
         usage = { state in
             guard let typed = try? decode(state) else { return nil }
             return await backend.usage(typed)

@@ -177,9 +177,15 @@ public protocol Backend: Sendable {
 
     /// What a running server uses now, when the backend can tell; no side effects. Default: nil.
     func usage(_ state: State) async -> ResourceUsage?
+
+    /// A user was approved (or created approved): make what the backend keeps per user ahead of
+    /// their first start, when it is configured to (the local backend's system account).
+    /// Idempotent. Default: nothing.
+    func prepareUser(user: String, userID: Int64) async throws
 }
 
 extension Backend {
+    public func prepareUser(user: String, userID: Int64) async throws {}
     public func healthProblem() async -> String? { nil }
     public func usage(_ state: State) async -> ResourceUsage? { nil }
 }

@@ -264,6 +264,23 @@ public actor ServerManager {
         }
     }
 
+    /// Users were approved (or created approved): the backend prepares what it keeps per user
+    /// (the local backend's system accounts, with `local.create_system_users: on_approval`),
+    /// in the background, one after another; a failure is logged, and the first start tries
+    /// again and reports it.
+    public nonisolated func usersApproved(_ users: [(name: String, id: Int64)]) {
+        guard !users.isEmpty else { return }
+        Task { [backend, logger] in
+            for user in users {
+                do {
+                    try await backend.prepareUser(user.name, user.id)
+                } catch {
+                    logger.warning("could not prepare an approved user", metadata: ["atrium.user": "\(user.name)", "atrium.error": "\(error)"])
+                }
+            }
+        }
+    }
+
     /// What a running server uses now (memory, CPU time, processes), when the backend can tell.
     public func usage(user: String, serverName: String) async -> ResourceUsage? {
         guard let server = servers[Key(user: user, server: serverName)], server.lifecycle.state == .running,

@@ -36,6 +36,7 @@ struct IsolationEndToEndTests {
             \(spawn.map { "  " + $0 }.joined(separator: "\n"))
             auth:
               bcrypt_cost: 4
+              enable_signup: true
             """
         let token = try await hub.start(config: config)
         return WorkspaceHub(hub: hub, token: token)
@@ -200,6 +201,31 @@ struct IsolationEndToEndTests {
         #expect([200, 204].contains(forever.status), "\(forever.text)")
         #expect(Self.uid(of: bob.name) == nil)
         #expect(!FileManager.default.fileExists(atPath: bob.home))
+    }
+
+    @Test("create_system_users: on_approval makes the account when the admin approves, before any start")
+    func accountOnApproval() async throws {
+        let w = try await Self.start(isolation: "system_users", local: ["create_system_users: on_approval"])
+        defer { w.cleanUp() }
+        let pages = API(base: w.hub.baseURL)
+        let xsrf = WorkspaceHub.xsrf
+        let signup = try await pages.call(
+            .POST, "/hub/signup", form: "_xsrf=\(xsrf)&username=eve&password=Tr1cky-Horse&password_confirm=Tr1cky-Horse",
+            extraHeaders: [("Cookie", "_xsrf=\(xsrf)")])
+        #expect([200, 201].contains(signup.status), "\(signup.text.prefix(300))")
+        #expect(w.hub.systemAccounts().isEmpty)  // awaiting approval: no account yet
+        #expect(try await w.api.call(.PATCH, "/users/eve", json: ["approval": "approved"]).status == 200)
+        var made: (name: String, home: String)?
+        for _ in 0..<200 where made == nil {
+            made = w.hub.systemAccounts().first { $0.name.hasSuffix("eve") }
+            if made == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let account = try #require(made, "no account after the approval")
+        #expect(FileManager.default.fileExists(atPath: account.home))
+        // The first start uses it; it makes no second one.
+        try await Self.startServer(w, "eve")
+        #expect(w.hub.systemAccounts().count == 1)
+        #expect(try await Self.probe(w, "eve", .GET, "whoami")["user"] as? String == account.name)
     }
 
     @Test("an existing account the hub did not make is never taken over; the start fails saying so")

@@ -168,3 +168,40 @@ struct CgroupTests {
         #expect(Cgroups.quota(0.001) == 1000)
     }
 }
+
+@Suite("System accounts, failures")
+struct SystemAccountFailureTests {
+    @Test("useradd failing fails the start with its reason, and nothing is remembered or left behind")
+    func useraddFails() async throws {
+        let folder = "/tmp/atrium-acct-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let tool = "\(folder)/useradd"
+        try "#!/bin/sh\necho \"useradd: user 'atrium-x' is reserved\" >&2\nexit 9\n".write(toFile: tool, atomically: true, encoding: .utf8)
+        chmod(tool, 0o755)
+        var settings = SystemAccounts.Settings(homesRoot: "\(folder)/homes", mappingFile: "\(folder)/accounts.json")
+        settings.prefix = "zz\(UUID().uuidString.prefix(6).lowercased())-"
+        settings.useradd = tool
+        let accounts = try SystemAccounts(settings: settings, logger: Logger(label: "test"))
+        await #expect {
+            _ = try await accounts.account(user: "ann", userID: 1)
+        } throws: { error in
+            "\(error)".contains("could not create the system account \(settings.prefix)ann for ann") && "\(error)".contains("is reserved")
+        }
+        #expect(!FileManager.default.fileExists(atPath: "\(folder)/accounts.json"))
+        #expect(!FileManager.default.fileExists(atPath: "\(folder)/homes/\(settings.prefix)ann"))
+    }
+
+    @Test("existing accounts: a missing one is named with the command that makes it; root is refused")
+    func existing() async throws {
+        var settings = SystemAccounts.Settings(homesRoot: "/tmp", mappingFile: "/tmp/unused-\(UUID().uuidString).json")
+        settings.source = .existing
+        let accounts = try SystemAccounts(settings: settings, logger: Logger(label: "test"))
+        await #expect {
+            _ = try await accounts.account(user: "no-such-account-\(UUID().uuidString.prefix(6).lowercased())", userID: 1)
+        } throws: { error in "\(error)".contains("useradd -m") }
+        await #expect {
+            _ = try await accounts.account(user: "root", userID: 2)
+        } throws: { error in "\(error)".contains("never run as root") }
+    }
+}
