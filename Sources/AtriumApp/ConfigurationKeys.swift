@@ -361,7 +361,10 @@ public enum ConfigurationKeys {
             c, v throws(ConfigurationError) in c.local.environment = try v.list()
         },
         key("local.workspaces_root", "path", "Per-user workspace folders ({root}/{user}/code, io, data).",
-            show: { $0.local.workspacesRoot }) { c, v throws(ConfigurationError) in c.local.workspacesRoot = try v.string() },
+            show: { $0.local.workspacesRoot ?? "auto" }) { c, v throws(ConfigurationError) in
+            let text = try v.string()
+            c.local.workspacesRoot = text == "auto" ? nil : text
+        },
         key("local.starter_files", "path", "Copied into a new workspace's code folder on its first start; never overwrites.",
             show: { $0.local.starterFiles ?? "null" }) { c, v throws(ConfigurationError) in c.local.starterFiles = try v.string() },
         key("local.socket_dir", "path", "Where Unix sockets go (mode 0700; keep it short).",

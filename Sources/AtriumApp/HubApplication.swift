@@ -163,7 +163,7 @@ public enum HubApplication {
             let local = configuration.local
             let preset = LocalBackendConfiguration.presets[local.preset]
             var backend = LocalBackendConfiguration(
-                command: local.command ?? preset?.command ?? [], workspacesRoot: absolute(local.workspacesRoot),
+                command: local.command ?? preset?.command ?? [], workspacesRoot: absolute(local.effectiveWorkspacesRoot()),
                 socketDirectory: local.socketDirectory, logDirectory: absolute(local.logDirectory))
             backend.environment = preset?.environment ?? [:]
             for item in local.environment {
@@ -220,7 +220,7 @@ public enum HubApplication {
             do {
                 // One folder per hub (two courses' hubs on one machine never touch each other's
                 // servers), the same across restarts so a restarted hub finds its servers.
-                cgroups = try Cgroups.prepare(folder: Cgroups.folderName(forHubAt: backend.workspacesRoot), logger: logger)
+                cgroups = try Cgroups.prepare(folder: Cgroups.folderName(forHub: hubIdentity(configuration)), logger: logger)
                 logger.notice("workspace limits are enforced with \(cgroups!.summary)")
             } catch {
                 if isolation == .systemUsers || limited {
@@ -237,6 +237,14 @@ public enum HubApplication {
             simulated.startDelay = configuration.simulatedStartDelay.min...configuration.simulatedStartDelay.max
             return (AnyBackend(SimulatedBackend(configuration: simulated, endpoint: SimulatedEndpoint(), logger: logger)), [], {})
         }
+    }
+
+    /// What tells this hub from another on the same machine, the same across its restarts: its
+    /// database (the file's absolute path, or the PostgreSQL URL) and its workspaces' folder.
+    static func hubIdentity(_ configuration: HubConfiguration) -> String {
+        let db = configuration.db
+        let database = db.hasPrefix("postgres") || db == ":memory:" ? db : absolute(db)
+        return database + "|" + absolute(configuration.local.effectiveWorkspacesRoot())
     }
 
     /// Refuses to start when the hub's own secrets can be read by other users: the SQLite

@@ -107,7 +107,13 @@ public struct HubConfiguration: Sendable {
         /// Extra environment, `KEY=VALUE` items.
         public var environment: [String] = []
         /// Per-user workspace folders. Default: `workspaces`.
-        public var workspacesRoot = "workspaces"
+        public var workspacesRoot: String?
+        /// The folder of workspaces in effect: as configured, else `/var/lib/atrium/workspaces`
+        /// when they are students' homes (`system_users`: a folder every account can pass
+        /// through, wherever the hub was started), else `workspaces` in the hub's folder.
+        public func effectiveWorkspacesRoot(euid: UInt32 = geteuid()) -> String {
+            workspacesRoot ?? (effectiveIsolation(euid: euid) == .systemUsers ? "/var/lib/atrium/workspaces" : "workspaces")
+        }
         /// Copied into a new workspace's `code` folder on its first start.
         public var starterFiles: String?
         /// Unix sockets. Default: `/tmp/atrium-<uid>` (short: socket paths are limited to 107 bytes).
@@ -130,8 +136,10 @@ public struct HubConfiguration: Sendable {
         public var systemUserShell = "/bin/bash"
         /// Processes per server (cgroup `pids.max`); nil: no limit. Default: 512.
         public var pidsLimit: Int? = 512
-        /// When a user's system account is made: at their first start, or when they are approved.
-        public var createSystemUsers: AccountCreation = .onStart
+        /// When a user's system account is made: when they are approved (or created approved;
+        /// the default: useradd costs ~20–40 ms, better spent before the class than during its
+        /// first Start), or at their first start (users added with the CLI always get it then).
+        public var createSystemUsers: AccountCreation = .onApproval
         /// Where the account mapping lives. Default: `accounts.json` beside the database.
         public var accountsFile = "accounts.json"
 

@@ -172,6 +172,7 @@ public final class SystemAccounts: Sendable {
             }
             let home = "\(settings.homesRoot)/\(name)"
             try FileManager.default.createDirectory(atPath: settings.homesRoot, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+            let began = ContinuousClock.now
             let arguments = ["--create-home", "--home-dir", home, "--shell", settings.shell, "--comment", Self.marker(userID: userID), "--user-group", "--no-log-init", "--key", "HOME_MODE=0700", name]
             let (status, output) = Self.run(settings.useradd, arguments)
             guard status == 0 else {
@@ -187,7 +188,11 @@ public final class SystemAccounts: Sendable {
                 _ = Self.run(settings.userdel, ["--remove", name])
                 throw error
             }
-            logger.notice("created a system account", metadata: ["atrium.user": "\(user)", "atrium.account": "\(name)", "atrium.uid": "\(made.uid)"])
+            let took = ContinuousClock.now - began
+            logger.notice("created a system account", metadata: [
+                "atrium.user": "\(user)", "atrium.account": "\(name)", "atrium.uid": "\(made.uid)",
+                "atrium.useradd_ms": "\(Double(took.components.seconds) * 1000 + Double(took.components.attoseconds) / 1e15)",
+            ])
             return made
         }
         throw Failure(description: "no free system account name for \(user); set another local.system_user_prefix")

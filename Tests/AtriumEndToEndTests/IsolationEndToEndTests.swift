@@ -203,6 +203,62 @@ struct IsolationEndToEndTests {
         #expect(!FileManager.default.fileExists(atPath: bob.home))
     }
 
+    /// Runs `atrium serve` once in `folder` (as `uid` when given, through setpriv) and returns
+    /// its exit status and output; it is expected to refuse to start.
+    static func refusedServe(in folder: String, uid: UInt32? = nil, environment: [String: String] = [:]) async throws -> (Int32, String) {
+        try await HubProcess.offload {
+            let p = Process()
+            var arguments = [HubProcess.binary, "serve", "--port", "0", "--config", "atrium.yaml"]
+            if let uid { arguments = ["/usr/bin/setpriv", "--reuid", "\(uid)", "--regid", "\(uid)", "--clear-groups", "--"] + arguments }
+            p.executableURL = URL(fileURLWithPath: arguments[0])
+            p.arguments = Array(arguments.dropFirst())
+            p.currentDirectoryURL = URL(fileURLWithPath: folder)
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            // A refusal ends the process; a hub that started anyway is stopped by the bounded wait.
+            let deadline = Date().addingTimeInterval(60)
+            while p.isRunning, Date() < deadline { usleep(20_000) }
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
+    }
+
+    @Test("system_users without root is refused at start-up with a message that says what to do")
+    func systemUsersNeedRoot() async throws {
+        let folder = "/tmp/atrium-nonroot-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        try "backend: local\nlocal:\n  isolation: system_users\n  preset: atrium-workspace\n  socket_dir: \(folder)/run\n"
+            .write(toFile: "\(folder)/atrium.yaml", atomically: true, encoding: .utf8)
+        _ = chown(folder, 65534, 65534)
+        let (status, output) = try await Self.refusedServe(in: folder, uid: 65534)
+        #expect(status != 0)
+        #expect(output.contains("local.isolation") && output.contains("needs the hub to run as root") && output.contains("hub_user"), "\(output)")
+    }
+
+    @Test("the hub's secrets readable by others: serve refuses, naming the file and the chmod that fixes it")
+    func privateFiles() async throws {
+        let w = try await Self.start(isolation: "system_users")
+        w.hub.stop()
+        defer { w.cleanUp() }
+        let database = w.hub.directory.appendingPathComponent("atrium.sqlite").path
+        chmod(database, 0o644)
+        let (status, output) = try await Self.refusedServe(in: w.hub.directory.path)
+        #expect(status != 0)
+        #expect(output.contains(database) && output.contains("chmod 600 \(database)"), "\(output)")
+        chmod(database, 0o600)
+        let logs = w.hub.directory.appendingPathComponent("logs").path
+        try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        chmod(logs, 0o755)
+        let (again, text) = try await Self.refusedServe(in: w.hub.directory.path)
+        #expect(again != 0)
+        #expect(text.contains("chmod 700 \(logs)"), "\(text)")
+    }
+
     @Test("create_system_users: on_approval makes the account when the admin approves, before any start")
     func accountOnApproval() async throws {
         let w = try await Self.start(isolation: "system_users", local: ["create_system_users: on_approval"])

@@ -13,6 +13,7 @@ chromedriver, selenium, and jupyterlab + ipykernel; skipped without them unless 
 """
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -307,6 +308,27 @@ def main():
         admin.save_screenshot(os.path.join(hubkit.ARTIFACTS, "jupyterlab-admin-access.png"))
         if new:
             admin.switch_to.window(panel)
+
+        if os.geteuid() == 0:
+            step("the admin's logs view shows the workspace's memory and CPU use, read from its cgroup")
+            logs_button = f'tr[data-user="{STUDENT}"] [data-action="logs"]'
+            admin.get(url + "/hub/admin")
+            wait(admin, lambda d: d.find_element(By.ID, "admin").get_attribute("data-loaded") == "true", 20, "the admin panel")
+            wait(admin, lambda d: d.find_elements(By.CSS_SELECTOR, logs_button), 20, "the student's Logs button")
+
+            def click_logs(d):
+                try:
+                    d.find_element(By.CSS_SELECTOR, logs_button).click()
+                    return True
+                except StaleElementReferenceException:
+                    return False
+            wait(admin, click_logs, 20, "clicking Logs")
+            usage = wait(admin, lambda d: re.search(r"Memory ([\d.]+) MiB · CPU time ([\d.]+) s", d.find_element(By.ID, "logs-usage").text),
+                         20, "memory and CPU use in the logs view")
+            # A running JupyterLab with a kernel holds tens of MiB and has used some CPU.
+            assert float(usage.group(1)) > 10 and float(usage.group(2)) > 0, usage.group(0)
+            admin.save_screenshot(os.path.join(hubkit.ARTIFACTS, "jupyterlab-admin-usage.png"))
+            admin.find_element(By.CSS_SELECTOR, "#dlg-logs .close").click()
 
         step("no request to the workspace was refused or failed while it ran")
         for log in logs:

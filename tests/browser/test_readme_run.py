@@ -28,7 +28,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 ROOT = hubkit.ROOT
-STATE = ["atrium.sqlite", "atrium.sqlite-wal", "atrium.sqlite-shm", "atrium_cookie_secret", "workspaces", "logs"]
+STATE = ["atrium.sqlite", "atrium.sqlite-wal", "atrium.sqlite-shm", "atrium_cookie_secret", "workspaces", "logs", "accounts.json"]
 
 
 def skip_or_fail(reason):
@@ -119,6 +119,20 @@ def main():
                 process.wait(30)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        # As root the workspace ran as its user's own account (local.isolation: system_users):
+        # the accounts this run made, with their processes and homes, go (accounts.json names them).
+        mapping = os.path.join(ROOT, "accounts.json")
+        if os.path.exists(mapping):
+            import json
+            import pwd
+            for binding in json.load(open(mapping)).values():
+                try:
+                    account = pwd.getpwnam(binding["account"])
+                except KeyError:
+                    continue
+                subprocess.run(["pkill", "-KILL", "-u", str(account.pw_uid)], capture_output=True)
+                subprocess.run(["userdel", "--remove", account.pw_name], capture_output=True)
+                shutil.rmtree(account.pw_dir, ignore_errors=True)
         # The default keeps workspaces running across hub restarts: end this run's.
         workspaces = os.path.join(ROOT, "workspaces") + os.sep
         for pid in (p for p in os.listdir("/proc") if p.isdigit()):
