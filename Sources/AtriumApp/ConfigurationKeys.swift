@@ -360,7 +360,7 @@ public enum ConfigurationKeys {
             show: { "[" + $0.local.environment.map { $0.split(separator: "=").first.map(String.init) ?? $0 }.map { "\($0)=…" }.joined(separator: ", ") + "]" }) {
             c, v throws(ConfigurationError) in c.local.environment = try v.list()
         },
-        key("local.workspaces_root", "path", "Per-user workspace folders ({root}/{user}/code, io, data).",
+        key("local.workspaces_root", "path or auto", "Per-user workspace folders ({root}/{user}/code, io, data; with system_users the accounts' homes, {root}/{account}). auto: /var/lib/atrium/workspaces with system_users, else workspaces.",
             show: { $0.local.workspacesRoot ?? "auto" }) { c, v throws(ConfigurationError) in
             let text = try v.string()
             c.local.workspacesRoot = text == "auto" ? nil : text

@@ -222,7 +222,7 @@ enum AdminScript {
           const parts = [];
           if (u.memory_bytes != null) parts.push('Memory ' + (u.memory_bytes / 1048576).toFixed(1) + ' MiB');
           if (u.cpu_seconds != null) parts.push('CPU time ' + u.cpu_seconds.toFixed(1) + ' s');
-          if (u.processes != null) parts.push(u.processes + ' processes');
+          if (u.tasks != null) parts.push(u.tasks + ' tasks (processes and threads)');
           $('logs-usage').textContent = 'Now: ' + parts.join(' · ');
         }
       } catch (e) { $('logs-text').textContent = e.message; }

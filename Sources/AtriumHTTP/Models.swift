@@ -26,7 +26,7 @@ enum Models {
         return .object([
             "memory_bytes": u.memoryBytes.map { .number(Double($0)) } ?? .null,
             "cpu_seconds": u.cpuSeconds.map { .number(($0 * 1000).rounded() / 1000) } ?? .null,
-            "processes": u.processes.map { .number(Double($0)) } ?? .null,
+            "tasks": u.tasks.map { .number(Double($0)) } ?? .null,
         ])
     }
 

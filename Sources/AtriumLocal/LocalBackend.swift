@@ -447,7 +447,7 @@ public struct LocalBackend: Backend {
     /// Current memory and CPU use of a running server (cgroups only).
     public func usage(_ state: State) async -> ResourceUsage? {
         guard let cgroups, let name = state.cgroup, state.pid != nil, let used = cgroups.usage(name) else { return nil }
-        return ResourceUsage(memoryBytes: used.memoryBytes, cpuSeconds: used.cpuSeconds, processes: used.processes)
+        return ResourceUsage(memoryBytes: used.memoryBytes, cpuSeconds: used.cpuSeconds, tasks: used.processes)
     }
 
     public func remove(user: String, serverName: String, state: State?) async throws {

@@ -194,11 +194,12 @@ extension Backend {
 public struct ResourceUsage: Sendable, Equatable, Codable {
     public var memoryBytes: Int64?
     public var cpuSeconds: Double?
-    public var processes: Int?
+    /// Processes and threads (what `pids.max` counts).
+    public var tasks: Int?
 
-    public init(memoryBytes: Int64?, cpuSeconds: Double?, processes: Int?) {
+    public init(memoryBytes: Int64?, cpuSeconds: Double?, tasks: Int?) {
         self.memoryBytes = memoryBytes
         self.cpuSeconds = cpuSeconds
-        self.processes = processes
+        self.tasks = tasks
     }
 }

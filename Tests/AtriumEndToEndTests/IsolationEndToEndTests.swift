@@ -162,8 +162,8 @@ struct IsolationEndToEndTests {
         #expect(bomb["failure"] as? String == "EAGAIN")
         #expect(try await w.api.call(.GET, "/").status == 200)
         let usage = try #require(try await w.api.call(.GET, "/users/bob/server/logs?lines=1").json as? [String: Any])
-        let processes = ((usage["atrium_usage"] as? [String: Any])?["processes"] as? Int) ?? 0
-        #expect(processes > forked && processes <= 48, "\(usage)")
+        let tasks = ((usage["atrium_usage"] as? [String: Any])?["tasks"] as? Int) ?? 0
+        #expect(tasks > forked && tasks <= 48, "\(usage)")
 
         // CPU: two busy processes get about half a core together, read from the cgroup's CPU time.
         try await Self.startServer(w, "cy")
