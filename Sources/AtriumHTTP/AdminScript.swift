@@ -57,6 +57,8 @@ enum AdminScript {
       return s ? (s.atrium_phase || (s.ready ? 'running' : s.pending ? 'pending' : 'stopped')) : 'stopped';
     }
     function phaseOf(u) { return serverPhase(u.servers && u.servers['']); }
+    // Why a server failed ("out of memory: …"), when the hub knows.
+    function failureOf(s) { return (s && s.atrium_phase === 'failed' && s.atrium_failure) || ''; }
 
     function query() {
       const p = new URLSearchParams();
@@ -149,7 +151,8 @@ enum AdminScript {
         if (u.admin) who.append(' ', el('span', { class: 'badge', text: 'admin' }));
         rows.push(el('tr', { id: 'user-' + u.name, 'data-user': u.name },
           el('td', {}, box), who,
-          el('td', {}, el('span', { class: 'badge ' + phase, text: phase })),
+          el('td', {}, el('span', { class: 'badge ' + phase, text: phase, title: failureOf(u.servers && u.servers['']) }),
+            failureOf(u.servers && u.servers['']) ? el('small', { class: 'failure', text: ' ' + failureOf(u.servers['']).slice(0, 80) }) : ''),
           el('td', {}, el('span', { class: 'badge ' + u.approval, text: u.approval })),
           el('td', { class: 'optional', text: (u.groups || []).join(', ') }),
           el('td', { class: 'optional', title: u.last_activity || '', text: ago(u.last_activity) }),

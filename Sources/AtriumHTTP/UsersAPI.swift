@@ -101,7 +101,20 @@ struct UsersAPI {
         let identity = try context.require(["read:users", "read:users:name", "read:servers"], user: name, groups: user?.groups ?? [])
         guard let user else { throw APIError.notFound("No such user: \(name)") }
         let servers = try await hub.store.servers(ofUserIDs: [user.id])[user.id] ?? []
-        return JSONResponse.make(Models.user(user, servers: servers, identity: identity, includeStopped: request.flag("include_stopped_servers")))
+        var model = Models.user(user, servers: servers, identity: identity, includeStopped: request.flag("include_stopped_servers"))
+        // What each running server uses now, for admins (atrium_usage), as in GET …/servers/{name}.
+        if let manager = hub.manager, identity.scopes.allows("admin:server_state", user: user.name, groups: user.groups),
+            case .object(var fields) = model, case .object(var listed)? = fields["servers"]
+        {
+            for (name, value) in listed {
+                guard case .object(var server) = value, server["ready"] == .bool(true) else { continue }
+                server["atrium_usage"] = Models.usage(await manager.usage(user: user.name, serverName: name))
+                listed[name] = .object(server)
+            }
+            fields["servers"] = .object(listed)
+            model = .object(fields)
+        }
+        return JSONResponse.make(model)
     }
 
     func createMany(_ request: Request, context: HubRequestContext) async throws -> Response {

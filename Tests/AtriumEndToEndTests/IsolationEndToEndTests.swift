@@ -180,6 +180,9 @@ struct IsolationEndToEndTests {
         // than the quota): the upper bound is the limit's test.
         #expect(cores <= 0.6, "two busy loops used \(cores) cores under cpu_limit 0.5")
         #expect(cores > 0.05, "the busy loops did not run: \(cores) cores")
+        // The same figures in the user model, for admins.
+        let model = try #require(try await w.server("cy")?["atrium_usage"] as? [String: Any])
+        #expect((model["memory_bytes"] as? Int ?? 0) > 0 && (model["cpu_seconds"] as? Double ?? 0) >= after)
     }
 
     @Test("deleting a user keeps their account and files unless the admin asks to delete the stored files too")
