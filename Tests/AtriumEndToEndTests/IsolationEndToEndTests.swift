@@ -276,7 +276,10 @@ struct IsolationEndToEndTests {
         #expect(try await w.api.call(.PATCH, "/users/eve", json: ["approval": "approved"]).status == 200)
         var made: (name: String, home: String)?
         for _ in 0..<200 where made == nil {
-            made = w.hub.systemAccounts().first { $0.name.hasSuffix("eve") }
+            // useradd writes /etc/passwd first and makes the home after; the hub records the
+            // account once useradd is done: wait for that.
+            let mapping = (try? String(contentsOf: w.hub.directory.appendingPathComponent("accounts.json"), encoding: .utf8)) ?? ""
+            made = mapping.contains("\"eve\"") ? w.hub.systemAccounts().first { $0.name.hasSuffix("eve") } : nil
             if made == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
         let account = try #require(made, "no account after the approval")
