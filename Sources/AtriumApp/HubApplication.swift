@@ -186,6 +186,7 @@ public enum HubApplication {
                 forOtherUsers: isolation == .systemUsers, logger: logger)
             backend.pidsLimit = local.pidsLimit
             backend.createAccountsOnApproval = local.createSystemUsers == .onApproval
+            backend.hubTag = Cgroups.folderName(forHub: hubIdentity(configuration))
             var accounts: SystemAccounts?
             switch isolation {
             case .systemUsers:

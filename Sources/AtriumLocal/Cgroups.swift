@@ -206,6 +206,23 @@ public final class Cgroups: Sendable {
         }
     }
 
+    /// The names of the server cgroups in the hub's folder(s).
+    public func serverFolders() -> [String] {
+        let bases: [String] =
+            switch layout {
+            case .v2(let base): [base]
+            case .v1(let controllers): Array(controllers.values)
+            }
+        var names = Set<String>()
+        for base in bases {
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {
+                var isFolder: ObjCBool = false
+                if FileManager.default.fileExists(atPath: "\(base)/\(entry)", isDirectory: &isFolder), isFolder.boolValue { names.insert(entry) }
+            }
+        }
+        return names.sorted()
+    }
+
     /// The pids in the server's cgroup.
     public func processes(_ name: String) -> [Int32] {
         var pids = Set<Int32>()

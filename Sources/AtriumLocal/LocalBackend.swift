@@ -32,6 +32,9 @@ public struct LocalBackendConfiguration: Sendable, Equatable {
     public var pidsLimit: Int? = 512
     /// Whether system accounts are made when a user is approved (else at their first start).
     public var createAccountsOnApproval = false
+    /// Set in every server's environment as `ATRIUM_SERVER_TAG=<hubTag>/<server>`, so a
+    /// restarted hub finds processes of a start it was killed in (without cgroups). "" sets none.
+    public var hubTag = ""
 
     public init(command: [String], workspacesRoot: String, socketDirectory: String, logDirectory: String) {
         self.command = command
@@ -253,6 +256,9 @@ public struct LocalBackend: Backend {
         for (k, v) in request.environment { environment[k] = v }
         environment["HOME"] = state.workspace
         environment["ATRIUM_WORKSPACE_SECRET"] = request.secret
+        if !configuration.hubTag.isEmpty {
+            environment["ATRIUM_SERVER_TAG"] = "\(configuration.hubTag)/\(Self.serverHash(user: request.user, server: request.serverName))"
+        }
         environment["JUPYTERHUB_USER"] = request.user
         if let account = state.account {
             environment["USER"] = account.name
@@ -436,6 +442,44 @@ public struct LocalBackend: Backend {
         // Whatever the program left running (a detached background job) goes with the cgroup.
         if let cgroups, let name = state.cgroup { await cgroups.remove(name) }
         if case .unix(let path) = state.address { unlink(path) }
+    }
+
+    /// Stops processes of this hub's servers that no known server accounts for: by cgroup (every
+    /// process of a server is in it), else by the `ATRIUM_SERVER_TAG` in their environment.
+    public func stopOrphans(known: [State]) async -> Int {
+        var stopped = 0
+        if let cgroups {
+            let keep = Set(known.compactMap(\.cgroup))
+            for name in cgroups.serverFolders() where !keep.contains(name) {
+                if !cgroups.processes(name).isEmpty { stopped += 1 }
+                await cgroups.remove(name)
+            }
+        }
+        guard !configuration.hubTag.isEmpty else { return stopped }
+        let keep = Set(known.compactMap { state -> String? in
+            guard let pid = state.pid else { return nil }
+            return Self.serverTag(of: pid)
+        })
+        var orphans: [String: [Int32]] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry), let tag = Self.serverTag(of: pid), tag.hasPrefix(configuration.hubTag + "/"), !keep.contains(tag) else { continue }
+            orphans[tag, default: []].append(pid)
+        }
+        for (tag, pids) in orphans {
+            for pid in pids { kill(pid, SIGKILL) }
+            logger.notice("stopped the processes of an interrupted start", metadata: ["atrium.tag": "\(tag)", "atrium.pids": "\(pids)"])
+        }
+        return stopped + orphans.count
+    }
+
+    /// The `ATRIUM_SERVER_TAG` in a process's environment, if it has one.
+    static func serverTag(of pid: Int32) -> String? {
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return nil }
+        let prefix = Array("ATRIUM_SERVER_TAG=".utf8)
+        for entry in data.split(separator: 0) where entry.starts(with: prefix) {
+            return String(decoding: entry.dropFirst(prefix.count), as: UTF8.self)
+        }
+        return nil
     }
 
     /// With `local.create_system_users: on_approval`, makes the user's account at approval.

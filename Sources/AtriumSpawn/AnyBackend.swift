@@ -16,6 +16,7 @@ public struct AnyBackend: Sendable {
     let deleteForever: @Sendable (String, Int64, String, JSONValue?) async throws -> Void
     let usage: @Sendable (JSONValue) async -> ResourceUsage?
     let prepareUser: @Sendable (String, Int64) async throws -> Void
+    let stopOrphans: @Sendable ([JSONValue]) async -> Int
     let logs: @Sendable (String, String, JSONValue?, Int) async throws -> [String]
     let healthProblem: @Sendable () async -> String?
 
@@ -49,6 +50,7 @@ public struct AnyBackend: Sendable {
             try await backend.deleteForever(user: user, userID: userID, serverName: server, state: state.flatMap { try? decode($0) })
         }
         prepareUser = { user, id in try await backend.prepareUser(user: user, userID: id) }
+        stopOrphans = { states in await backend.stopOrphans(known: states.compactMap { try? decode($0) }) }
         usage = { state in
             guard let typed = try? decode(state) else { return nil }
             return await backend.usage(typed)

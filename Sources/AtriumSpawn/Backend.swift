@@ -182,9 +182,16 @@ public protocol Backend: Sendable {
     /// their first start, when it is configured to (the local backend's system account).
     /// Idempotent. Default: nothing.
     func prepareUser(user: String, userID: Int64) async throws
+
+    /// After a restart, once every stored server was reattached or cleaned up: stops whatever
+    /// the backend started that none of `known` accounts for (processes of a start the hub was
+    /// killed in before it stored their identity). Returns how many servers' leftovers it
+    /// stopped. Default: nothing.
+    func stopOrphans(known: [State]) async -> Int
 }
 
 extension Backend {
+    public func stopOrphans(known: [State]) async -> Int { 0 }
     public func prepareUser(user: String, userID: Int64) async throws {}
     public func healthProblem() async -> String? { nil }
     public func usage(_ state: State) async -> ResourceUsage? { nil }

@@ -12,6 +12,8 @@ extension ServerManager {
         public var suspended = 0
         /// Servers whose processes were gone: cleaned up and marked stopped or failed.
         public var cleaned = 0
+        /// Leftovers of starts no stored server accounts for (the hub was killed mid-start), stopped.
+        public var orphans = 0
 
         public init() {}
     }
@@ -73,6 +75,12 @@ extension ServerManager {
         }
         for (_, task) in waits {
             if await task.value { report.reattached += 1 } else { report.cleaned += 1 }
+        }
+        // Whatever runs that no server now accounts for goes (a start the hub was killed in).
+        let known = servers.values.filter { [.running, .starting, .suspended].contains($0.lifecycle.state) }.compactMap(\.backendState)
+        report.orphans = await backend.stopOrphans(known)
+        if report.orphans > 0 {
+            logger.notice("stopped leftovers of starts interrupted by the last hub's end", metadata: ["atrium.count": "\(report.orphans)"])
         }
         return report
     }

@@ -156,6 +156,15 @@ public final class HubProcess: @unchecked Sendable {
     /// How the last `atrium serve` ended: its exit status, or the signal that killed it.
     public private(set) var exit: (status: Int32, signalled: Bool)?
 
+    /// Kills the hub with SIGKILL (no chance to clean up) and waits for it.
+    public func kill9() {
+        guard let p = process, p.isRunning else { return }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        exit = (p.terminationStatus, true)
+        process = nil
+    }
+
     /// Stops the hub with SIGTERM and waits for it.
     public func stop() {
         guard let p = process, p.isRunning else { return }
