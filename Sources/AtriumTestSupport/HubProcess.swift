@@ -28,11 +28,14 @@ public final class HubProcess: @unchecked Sendable {
         accountPrefix = "t" + String((0..<6).map { _ in "abcdefghijklmnopqrstuvwxyz".randomElement()! }) + "-"
     }
 
+    /// Extra environment for every `atrium` this hub runs (configuration variables).
+    public var extraEnvironment: [String: String] = [:]
+
     /// The environment of every `atrium` this hub runs.
     var environment: [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["ATRIUM_LOCAL__SYSTEM_USER_PREFIX"] = accountPrefix
-        return environment
+        return environment.merging(extraEnvironment) { $1 }
     }
 
     /// The Unix accounts this hub made (name, home), from the system's user database.
@@ -47,7 +50,17 @@ public final class HubProcess: @unchecked Sendable {
 
     /// Deletes the Unix accounts this hub made, their processes and homes (`userdel --remove`).
     public func removeSystemAccounts() {
-        for account in systemAccounts() {
+        // A useradd the hub started just before it stopped may finish after a first pass.
+        for pass in 0..<2 {
+            let accounts = systemAccounts()
+            if accounts.isEmpty { return }
+            if pass > 0 { usleep(300_000) }
+            removeAccounts(accounts)
+        }
+    }
+
+    private func removeAccounts(_ accounts: [(name: String, home: String)]) {
+        for account in accounts {
             let pkill = Process()
             pkill.executableURL = URL(fileURLWithPath: "/usr/bin/pkill")
             pkill.arguments = ["-KILL", "-u", account.name]

@@ -131,7 +131,10 @@ def main():
                 except KeyError:
                     continue
                 subprocess.run(["pkill", "-KILL", "-u", str(account.pw_uid)], capture_output=True)
-                subprocess.run(["userdel", "--remove", account.pw_name], capture_output=True)
+                for _ in range(50):  # userdel refuses while the account's processes are still ending
+                    if subprocess.run(["userdel", "--remove", account.pw_name], capture_output=True).returncode in (0, 6, 12):
+                        break
+                    time.sleep(0.1)
                 shutil.rmtree(account.pw_dir, ignore_errors=True)
         # The default keeps workspaces running across hub restarts: end this run's.
         workspaces = os.path.join(ROOT, "workspaces") + os.sep
