@@ -95,9 +95,15 @@ extension Store {
     /// versions it applied. Refuses a database whose schema is newer than this binary.
     @discardableResult
     public func migrate() async throws -> [Int] {
-        try await sql.raw(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, summary TEXT NOT NULL, applied DOUBLE PRECISION NOT NULL)"
-        ).run()
+        // PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against a concurrent one (a
+        // duplicate key in pg_type): under the migration lock.
+        let kind = self.kind
+        try await transaction { db in
+            if kind == .postgres { try await db.raw("SELECT pg_advisory_xact_lock(\(literal: Self.migrationLock))").run() }
+            try await db.raw(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, summary TEXT NOT NULL, applied DOUBLE PRECISION NOT NULL)"
+            ).run()
+        }
         let current = try await currentSchemaVersion()
         guard current <= Self.latestSchemaVersion else {
             throw StoreError(
@@ -106,20 +112,37 @@ extension Store {
         }
         var applied: [Int] = []
         for migration in Self.migrations where migration.version > current {
-            let kind = self.kind
-            try await transaction { db in
-                for statement in migration.statements(kind) {
-                    try await db.raw(SQLQueryString(statement)).run()
+            // Another process (a hub starting, `atrium migrate`, `atrium token create`) may be
+            // migrating the same new database: one at a time (SQLite's BEGIN IMMEDIATE takes the
+            // write lock; PostgreSQL an advisory lock), and a migration already applied by the
+            // other is skipped, not run twice.
+            do {
+                let ran = try await transaction { db in
+                    if kind == .postgres { try await db.raw("SELECT pg_advisory_xact_lock(\(literal: Self.migrationLock))").run() }
+                    let now = try await db.raw("SELECT MAX(version) AS v FROM schema_migrations").first()?.decode(column: "v", as: Int?.self) ?? 0
+                    guard now < migration.version else { return false }
+                    for statement in migration.statements(kind) {
+                        try await db.raw(SQLQueryString(statement)).run()
+                    }
+                    try await db.insert(into: "schema_migrations")
+                        .columns("version", "summary", "applied")
+                        .values(SQLBind(migration.version), SQLBind(migration.summary), SQLBind(Date().storedValue))
+                        .run()
+                    return true
                 }
-                try await db.insert(into: "schema_migrations")
-                    .columns("version", "summary", "applied")
-                    .values(SQLBind(migration.version), SQLBind(migration.summary), SQLBind(Date().storedValue))
-                    .run()
+                if ran { applied.append(migration.version) }
+            } catch {
+                // The other migrator won the race (SQLite: busy, then "already exists"): fine
+                // when the migration is in place now.
+                if let now = try? await currentSchemaVersion(), now >= migration.version { continue }
+                throw error
             }
-            applied.append(migration.version)
         }
         return applied
     }
+
+    /// The PostgreSQL advisory lock key migrations hold ("atrm").
+    static let migrationLock = 0x6174_726d
 
     /// The highest applied migration, 0 for an empty database.
     public func currentSchemaVersion() async throws -> Int {

@@ -91,6 +91,29 @@ struct HubEndToEndTests {
         #expect((try await api.call(.GET, "/users").json as? [Any])?.count == 998)
     }
 
+    @Test("six `atrium migrate` processes and a `token create` on one new SQLite file: all succeed, each migration once")
+    func concurrentMigrators() async throws {
+        let hub = try HubProcess()
+        let outcomes = try await withThrowingTaskGroup(of: (Int32, String).self) { group in
+            for _ in 0..<6 { group.addTask { try await hub.run(["migrate"], withErrors: true) } }
+            var all: [(Int32, String)] = []
+            for try await outcome in group { all.append(outcome) }
+            return all
+        }
+        for (status, output) in outcomes { #expect(status == 0, "\(output)") }
+        #expect(try await hub.run(["token", "create", "ops", "--admin"], withErrors: true).status == 0)
+        let sqlite = Process()
+        sqlite.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
+        sqlite.arguments = [hub.directory.appendingPathComponent("atrium.sqlite").path, "SELECT COUNT(*), COUNT(DISTINCT version) FROM schema_migrations"]
+        let out = Pipe()
+        sqlite.standardOutput = out
+        try sqlite.run()
+        sqlite.waitUntilExit()
+        let counts = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let parts = counts.split(separator: "|")
+        #expect(parts.count == 2 && parts[0] == parts[1], "schema_migrations rows: \(counts)")
+    }
+
     @Test("signup, approval, login, password change, lockout that survives a restart")
     func signupApprovalLockout() async throws {
         let hub = try HubProcess()
