@@ -205,3 +205,19 @@ def login(driver, url, name, password, timeout=20):
     WebDriverWait(driver, timeout, ignored_exceptions=(StaleElementReferenceException, WebDriverException)).until(
         EC.staleness_of(button), "the login answer")
     return "/hub/login" not in driver.current_url
+
+
+def click_fresh(driver, selector, timeout=20):
+    """Clicks the element the selector finds now; a page that re-renders (the admin panel polls)
+    may replace it between finding and clicking, so a stale element is looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def click(d):
+        try:
+            d.find_element(By.CSS_SELECTOR, selector).click()
+            return True
+        except StaleElementReferenceException:
+            return False
+    WebDriverWait(driver, timeout, poll_frequency=0.2).until(click, f"a click on {selector}")

@@ -37,27 +37,12 @@ def login(driver, url, name, password):
     hubkit.login(driver, url, name, password)
 
 
-def click_fresh(driver, selector):
-    """Clicks the element the selector finds now; the table is re-rendered by polling, so a
-    stale element is looked up again."""
-    def click(d):
-        try:
-            d.find_element(By.CSS_SELECTOR, selector).click()
-            return True
-        except StaleElementReferenceException:
-            return False
-    wait(driver, click, message=f"a click on {selector}")
+click_fresh = hubkit.click_fresh
 
 
 def row_button(driver, user, action):
-    """Clicks the row's button; the table is re-rendered by polling, so retry on staleness."""
-    def click(d):
-        try:
-            d.find_element(By.CSS_SELECTOR, f'tr[data-user="{user}"] [data-action="{action}"]').click()
-            return True
-        except StaleElementReferenceException:
-            return False
-    wait(driver, click, message=f"button {action} for {user}")
+    """Clicks the row's button (the table is re-rendered by polling)."""
+    hubkit.click_fresh(driver, f'tr[data-user="{user}"] [data-action="{action}"]')
 
 
 def accept_confirm(driver):

@@ -281,13 +281,7 @@ def main():
         before = set(admin.window_handles)
         panel = admin.current_window_handle
 
-        def click_access(d):
-            try:
-                d.find_element(By.CSS_SELECTOR, access).click()
-                return True
-            except StaleElementReferenceException:
-                return False
-        wait(admin, click_access, 20, "clicking Access")
+        hubkit.click_fresh(admin, access)
         wait(admin, lambda d: len(d.window_handles) > len(before) or f"/user/{STUDENT}/" in d.current_url, 20, "a tab with the workspace")
         new = [h for h in admin.window_handles if h not in before]
         if new:
@@ -315,14 +309,7 @@ def main():
             admin.get(url + "/hub/admin")
             wait(admin, lambda d: d.find_element(By.ID, "admin").get_attribute("data-loaded") == "true", 20, "the admin panel")
             wait(admin, lambda d: d.find_elements(By.CSS_SELECTOR, logs_button), 20, "the student's Logs button")
-
-            def click_logs(d):
-                try:
-                    d.find_element(By.CSS_SELECTOR, logs_button).click()
-                    return True
-                except StaleElementReferenceException:
-                    return False
-            wait(admin, click_logs, 20, "clicking Logs")
+            hubkit.click_fresh(admin, logs_button)
             usage = wait(admin, lambda d: re.search(r"Memory ([\d.]+) MiB · CPU time ([\d.]+) s", d.find_element(By.ID, "logs-usage").text),
                          20, "memory and CPU use in the logs view")
             # A running JupyterLab with a kernel holds tens of MiB and has used some CPU.
