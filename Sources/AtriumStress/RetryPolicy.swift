@@ -17,7 +17,9 @@ public struct RetryPolicy: Sendable, Equatable {
     /// HTTP statuses that are retried.
     public static let retriedStatuses: Set<Int> = [429, 503, 504]
 
-    public init(maxRetries: Int = 10, baseDelay: Duration = .milliseconds(500), maxDelay: Duration = .seconds(30)) {
+    /// `maxDelay` defaults to 60 s: JupyterHub's `Retry-After` is a random 30–60 s, and
+    /// honouring it as given is what spreads the retries of a throttled batch.
+    public init(maxRetries: Int = 10, baseDelay: Duration = .milliseconds(500), maxDelay: Duration = .seconds(60)) {
         self.maxRetries = maxRetries
         self.baseDelay = baseDelay
         self.maxDelay = maxDelay
@@ -32,8 +34,10 @@ public struct RetryPolicy: Sendable, Equatable {
     ///
     /// - Parameters:
     ///   - retryAfter: what the answer's `Retry-After` asked for, if anything.
-    ///   - jitter: a number in 0..<1 that lengthens the backoff by up to 20% so that a batch of
-    ///     refused requests does not come back all at the same moment (tests pass 0).
+    ///   - jitter: a number in 0..<1 that spreads a batch of refused requests so they do not come
+    ///     back all at the same moment (tests pass 0): it lengthens the wait by up to 20%, and a
+    ///     wait at the cap is spread over its last 20% instead (every capped wait being equal
+    ///     brought a throttled batch back in lock-step waves).
     public func delay(attempt: Int, retryAfter: Duration? = nil, jitter: Double = 0) -> Duration {
         let base: Duration
         if let retryAfter {
@@ -42,8 +46,9 @@ public struct RetryPolicy: Sendable, Equatable {
             let factor = pow(2.0, Double(min(max(0, attempt), 30)))
             base = baseDelay * factor
         }
-        let jittered = base * (1 + 0.2 * min(max(jitter, 0), 1))
-        return min(jittered, maxDelay)
+        let spread = min(max(jitter, 0), 1)
+        if base >= maxDelay { return maxDelay * (1 - 0.2 * spread) }
+        return min(base * (1 + 0.2 * spread), maxDelay)
     }
 
     /// The wait a `Retry-After` header value asks for: delta-seconds (`120`) or an HTTP date

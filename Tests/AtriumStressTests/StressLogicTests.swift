@@ -58,6 +58,12 @@ struct StressLogicTests {
         // Jitter lengthens by at most a fifth.
         #expect(policy.delay(attempt: 1, jitter: 0.999) <= .milliseconds(1200))
         #expect(policy.delay(attempt: 1, jitter: 0.999) > .seconds(1))
+        // Capped waits are spread over the cap's last fifth, not all equal (no lock-step waves).
+        let capped = (0..<5).map { policy.delay(attempt: 0, retryAfter: .seconds(45), jitter: Double($0) / 5) }
+        #expect(Set(capped).count == 5)
+        #expect(capped.allSatisfy { $0 >= .seconds(8) && $0 <= .seconds(10) })
+        // By default JupyterHub's 30-60 s Retry-After is honoured as given.
+        #expect(RetryPolicy().delay(attempt: 0, retryAfter: .seconds(47)) == .seconds(47))
     }
 
     @Test("only 429, 503 and 504 are retried, a bounded number of times")
