@@ -285,12 +285,25 @@ public final class SystemAccounts: Sendable {
         return stat(path, &info) == 0 ? info.st_uid : nil
     }
 
-    /// SIGKILL to every process of `uid` (before its account goes: userdel refuses otherwise).
+    /// SIGKILL to every process of `uid`, and a bounded wait (2 s) until they are gone: userdel
+    /// refuses to delete an account that still has processes.
     static func killAll(uid: UInt32) {
-        guard uid != 0, let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return }
-        for entry in entries {
-            guard let pid = Int32(entry), let owner = owner(of: "/proc/\(entry)"), owner == uid else { continue }
-            kill(pid, SIGKILL)
+        guard uid != 0 else { return }
+        for round in 0..<100 {
+            var left = 0
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+                guard let pid = Int32(entry), let owner = owner(of: "/proc/\(entry)"), owner == uid else { continue }
+                // A zombie holds no resources; its parent (the hub, or init) reaps it.
+                if let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")"),
+                    stat[stat.index(close, offsetBy: 2, limitedBy: stat.endIndex) ?? stat.startIndex] == "Z"
+                {
+                    continue
+                }
+                left += 1
+                if round == 0 || round % 10 == 0 { kill(pid, SIGKILL) }
+            }
+            if left == 0 { return }
+            usleep(20_000)
         }
     }
 
