@@ -1,9 +1,11 @@
+import HTTPTypes
 import Hummingbird
 
 /// Builds the hub's router: pages at `/hub/…`, the REST API at `/hub/api/…`.
 public enum HubRouter {
     public static func build(_ hub: Hub) -> Router<HubRequestContext> {
         let router = Router(context: HubRequestContext.self)
+        router.add(middleware: VersionHeaderMiddleware(version: hub.settings.apiVersion))
         router.add(middleware: RequestMetricsMiddleware(metrics: hub.metrics))
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AuthenticationMiddleware(hub: hub))
@@ -19,5 +21,23 @@ public enum HubRouter {
         AdminAPI(hub: hub).register(on: api)
         UserRoutes(hub: hub).register(on: router)
         return router
+    }
+}
+
+/// `X-JupyterHub-Version` on every answer, errors included, as JupyterHub sends it: single-user
+/// servers and clients compare it with their own version.
+struct VersionHeaderMiddleware<Context: RequestContext>: RouterMiddleware {
+    let version: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            // Errors become answers only above every middleware: make this one here.
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[HTTPField.Name("X-JupyterHub-Version")!] = version
+        return response
     }
 }

@@ -41,6 +41,7 @@ enum Models {
         }
         var o: [String: JSONValue] = [
             "name": .string(s.name),
+            "full_name": .string("\(s.userName)/\(s.name)"),
             "ready": .bool(ready),
             "pending": pending,
             "stopped": .bool(!ready && pending == .null),

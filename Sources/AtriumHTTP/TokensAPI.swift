@@ -56,7 +56,7 @@ struct TokensAPI {
             throw APIError.forbidden("Not assigning requested scopes beyond those of the requesting credential")
         }
         let (secret, record) = try await TokenHashing.issue(
-            for: owner, scopes: scopes, note: note ?? "Requested via api by user \(identity.user.name)",
+            for: owner, scopes: scopes, note: note ?? (identity.user.name == owner.name ? "Requested via api" : "Requested via api by user \(identity.user.name)"),
             expiresIn: (expiresIn ?? 0) > 0 ? expiresIn : nil, store: hub.store)
         hub.logger.info("token created", metadata: ["atrium.user": "\(name)", "atrium.token": "a\(record.id)"])
         return JSONResponse.make(Models.token(record, secret: secret), status: .created)

@@ -93,6 +93,29 @@ struct RouteTests {
         }
     }
 
+    @Test("as in JupyterHub: X-JupyterHub-Version on every answer, token notes, the server model's full_name")
+    func jupyterHubDetails() async throws {
+        try await withHub { f, client in
+            for (uri, headers) in [("/hub/api/", HTTPFields()), ("/hub/api/users", HTTPFields()), ("/hub/login", HTTPFields()), ("/hub/api/user", auth(f.userToken))] {
+                try await client.execute(uri: uri, method: .get, headers: headers) { response in
+                    #expect(response.headers[HTTPField.Name("X-JupyterHub-Version")!] == "5.4.0", "\(uri): \(response.status)")
+                }
+            }
+            // Its own token: "Requested via api"; one an admin makes for a user says who asked.
+            try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: auth(f.userToken), body: ByteBuffer(string: "{}")) { response in
+                #expect((Self.json(response.body) as? [String: Any])?["note"] as? String == "Requested via api")
+            }
+            try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: auth(f.adminToken), body: ByteBuffer(string: "{}")) { response in
+                #expect((Self.json(response.body) as? [String: Any])?["note"] as? String == "Requested via api by user root")
+            }
+            _ = try await f.store.saveServer(ServerRecord(userID: try #require(try await f.store.user(named: "alice")).id, userName: "alice", name: "lab"))
+            try await client.execute(uri: "/hub/api/users/alice?include_stopped_servers", method: .get, headers: auth(f.adminToken)) { response in
+                let servers = (Self.json(response.body) as? [String: Any])?["servers"] as? [String: Any]
+                #expect((servers?["lab"] as? [String: Any])?["full_name"] as? String == "alice/lab")
+            }
+        }
+    }
+
     @Test("groups: create, members, properties, rename, delete")
     func groups() async throws {
         try await withHub { f, client in
