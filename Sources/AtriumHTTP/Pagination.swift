@@ -16,7 +16,8 @@ struct PageRequest {
     init(_ request: Request, settings: HTTPSettings) throws {
         paginated = request.headers[.accept]?.contains(Self.mediaType) ?? false
         offset = try Self.integer(request, "offset") ?? 0
-        let asked = try Self.integer(request, "limit")
+        // As JupyterHub: a limit below 1 is 1 (`limit=0` never means an empty page).
+        let asked = try Self.integer(request, "limit").map { max(1, $0) }
         if paginated {
             limit = min(asked ?? settings.pageDefaultLimit, settings.pageMaxLimit)
         } else {

@@ -108,6 +108,10 @@ struct RouteTests {
             try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: auth(f.adminToken), body: ByteBuffer(string: "{}")) { response in
                 #expect((Self.json(response.body) as? [String: Any])?["note"] as? String == "Requested via api by user root")
             }
+            // limit=0 is read as 1, as JupyterHub does (never an empty page).
+            try await client.execute(uri: "/hub/api/users?limit=0", method: .get, headers: auth(f.adminToken)) { response in
+                #expect((Self.json(response.body) as? [Any])?.count == 1)
+            }
             _ = try await f.store.saveServer(ServerRecord(userID: try #require(try await f.store.user(named: "alice")).id, userName: "alice", name: "lab"))
             try await client.execute(uri: "/hub/api/users/alice?include_stopped_servers", method: .get, headers: auth(f.adminToken)) { response in
                 let servers = (Self.json(response.body) as? [String: Any])?["servers"] as? [String: Any]
