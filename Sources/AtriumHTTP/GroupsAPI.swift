@@ -56,7 +56,7 @@ struct GroupsAPI {
             throw APIError.badRequest("Field 'groups' (a list of group names) is required")
         }
         let names = try raw.map(Self.validName)
-        let groups = try await hub.store.createGroups(names, members: try members(body))
+        let groups = try await hub.store.createGroups(names, members: try await knownUsers(try members(body)))
         return JSONResponse.make(.array(groups.map(Models.group)), status: .created)
     }
 
@@ -65,7 +65,7 @@ struct GroupsAPI {
         let name = try Self.validName(try UsersAPI.pathName(context))
         let body = try await JSONBody.read(request, context: context, allowEmpty: true)
         try body.only(["users"])
-        let groups = try await hub.store.createGroups([name], members: try members(body))
+        let groups = try await hub.store.createGroups([name], members: try await knownUsers(try members(body)))
         guard let group = groups.first else { throw APIError.notFound("No such group: \(name)") }
         return JSONResponse.make(Models.group(group), status: .created)
     }
@@ -93,6 +93,15 @@ struct GroupsAPI {
         try await changeMembers(request, context: context, add: true)
     }
 
+    /// `names`, when every one is a user; else 400 "No such user", as JupyterHub answers (the
+    /// group is what the path names; a wrong member is a mistake in the body).
+    private func knownUsers(_ names: [String]) async throws -> [String] {
+        for name in names where try await hub.store.user(named: name) == nil {
+            throw APIError.badRequest("No such user: \(name)")
+        }
+        return names
+    }
+
     func removeUsers(_ request: Request, context: HubRequestContext) async throws -> Response {
         try await changeMembers(request, context: context, add: false)
     }
@@ -103,7 +112,8 @@ struct GroupsAPI {
         let body = try await JSONBody.read(request, context: context)
         try body.only(["users"])
         guard body.has("users") else { throw APIError.badRequest("Field 'users' (a list of names) is required") }
-        let users = try members(body)
+        guard try await hub.store.group(named: name) != nil else { throw APIError.notFound("No such group: \(name)") }
+        let users = try await knownUsers(try members(body))
         if add { try await hub.store.addMembers(users, toGroup: name) } else { try await hub.store.removeMembers(users, fromGroup: name) }
         guard let group = try await hub.store.group(named: name) else { throw APIError.notFound("No such group: \(name)") }
         return JSONResponse.make(Models.group(group))

@@ -128,7 +128,14 @@ struct RouteTests {
                 #expect($0.status == .created)
             }
             try await client.execute(uri: "/hub/api/groups/course", method: .post, headers: h) { #expect($0.status == .conflict) }
+            // An unknown member is a mistake in the body: 400, as JupyterHub answers.
             try await client.execute(uri: "/hub/api/groups/course/users", method: .post, headers: h, body: ByteBuffer(string: #"{"users": ["nobody"]}"#)) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/hub/api/groups/other", method: .post, headers: h, body: ByteBuffer(string: #"{"users": ["nobody"]}"#)) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/hub/api/groups/no-such-group/users", method: .post, headers: h, body: ByteBuffer(string: #"{"users": ["alice"]}"#)) {
                 #expect($0.status == .notFound)
             }
             try await client.execute(uri: "/hub/api/groups/course/properties", method: .put, headers: h, body: ByteBuffer(string: #"{"term": "2026"}"#)) { response in
