@@ -32,7 +32,8 @@ struct TokensAPI {
         let name = try UsersAPI.pathName(context)
         let owner = try await hub.store.user(named: name)
         let identity = try context.require(["tokens"], user: name, groups: owner?.groups ?? [])
-        guard let owner else { throw APIError.notFound("No such user: \(name)") }
+        // As JupyterHub: a missing owner is 403, worded so it does not tell whether the user exists.
+        guard let owner else { throw APIError.forbidden("User \(name) not found or no permissions to generate tokens") }
         let body = try await JSONBody.read(request, context: context, allowEmpty: true)
         try body.only(["expires_in", "note", "scopes", "roles"])
         let expiresIn = try body.number("expires_in")

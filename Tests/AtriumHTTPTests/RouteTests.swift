@@ -108,6 +108,11 @@ struct RouteTests {
             try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: auth(f.adminToken), body: ByteBuffer(string: "{}")) { response in
                 #expect((Self.json(response.body) as? [String: Any])?["note"] as? String == "Requested via api by user root")
             }
+            // A token for a user who does not exist: 403, as JupyterHub (not 404).
+            try await client.execute(uri: "/hub/api/users/ghost/tokens", method: .post, headers: auth(f.adminToken), body: ByteBuffer(string: "{}")) { response in
+                #expect(response.status == .forbidden)
+                #expect(String(buffer: response.body).contains("not found or no permissions"))
+            }
             // limit=0 is read as 1, as JupyterHub does (never an empty page).
             try await client.execute(uri: "/hub/api/users?limit=0", method: .get, headers: auth(f.adminToken)) { response in
                 #expect((Self.json(response.body) as? [Any])?.count == 1)
