@@ -12,6 +12,9 @@ struct HubAPI {
         api.get("info", use: info)
         api.get("user", use: whoami)
         api.get("health", use: health)
+        api.get("proxy", use: proxyRoutes)
+        api.post("proxy", use: proxyNoOp)
+        api.patch("proxy", use: proxyNoOp)
     }
 
     func root(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -60,5 +63,44 @@ struct HubAPI {
             context.logger.error("health check: database unreachable", metadata: ["atrium.error": "\(error)"])
             return JSONResponse.make(.object(["status": .string("unhealthy"), "message": .string("database unreachable")]), status: .serviceUnavailable)
         }
+    }
+
+    /// `GET /hub/api/proxy`: the routing table, as JupyterHub reports its proxy's (scope
+    /// `proxy`): `{routespec: {routespec, target, data: {user, server_name}}}`, the hub's own
+    /// route `/` included. Paginated as every list is.
+    func proxyRoutes(_ request: Request, context: HubRequestContext) async throws -> Response {
+        try context.requireUnfiltered(["proxy"])
+        var routes: [(String, JSONValue)] = [("/", .object(["routespec": .string("/"), "target": .string("hub"), "data": .object(["hub": .bool(true)])]))]
+        for route in hub.manager?.routes.all ?? [] {
+            let spec = Models.serverURL(user: route.user, server: route.server)
+            routes.append((spec, .object([
+                "routespec": .string(spec), "target": .string(route.endpoint.address.description),
+                "data": .object(["user": .string(route.user), "server_name": .string(route.server)]),
+            ])))
+        }
+        routes.sort { $0.0 < $1.0 }
+        let page = try PageRequest(request, settings: hub.settings)
+        let limit = page.limit ?? routes.count
+        let slice = routes.dropFirst(page.offset).prefix(limit)
+        let object = JSONValue.object(Dictionary(uniqueKeysWithValues: slice.map { ($0.0, $0.1) }))
+        guard page.paginated else { return JSONResponse.make(object) }
+        let next: JSONValue = page.offset + slice.count < routes.count
+            ? .object(["offset": .number(Double(page.offset + slice.count)), "limit": .number(Double(limit))]) : .null
+        return JSONResponse.make(.object([
+            "items": object,
+            "_pagination": .object(["offset": .number(Double(page.offset)), "limit": .number(Double(limit)), "total": .number(Double(routes.count)), "next": next]),
+        ]))
+    }
+
+    /// `POST /hub/api/proxy` (check the routes) and `PATCH /hub/api/proxy` (a new proxy took
+    /// over): the proxy is part of the hub, its table always current, so both succeed and change
+    /// nothing. PATCH still wants a JSON object, as JupyterHub does.
+    func proxyNoOp(_ request: Request, context: HubRequestContext) async throws -> Response {
+        try context.requireUnfiltered(["proxy"])
+        if request.method == .patch {
+            let body = try await JSONBody.read(request, context: context)
+            try body.only(["api_url", "auth_token"])
+        }
+        return Response(status: .ok)
     }
 }

@@ -7,6 +7,7 @@ public enum HubRouter {
         let router = Router(context: HubRequestContext.self)
         router.add(middleware: VersionHeaderMiddleware(version: hub.settings.apiVersion))
         router.add(middleware: RequestMetricsMiddleware(metrics: hub.metrics))
+        router.add(middleware: PreflightMiddleware())
         router.add(middleware: ErrorMiddleware())
         router.add(middleware: AuthenticationMiddleware(hub: hub))
         Pages(hub: hub).register(on: router)
@@ -38,6 +39,19 @@ struct VersionHeaderMiddleware<Context: RequestContext>: RouterMiddleware {
             response = try error.response(from: request, context: context)
         }
         response.headers[HTTPField.Name("X-JupyterHub-Version")!] = version
+        return response
+    }
+}
+
+/// `OPTIONS` on any API path (a browser's CORS preflight) answers 200 with the headers a client
+/// may send, as JupyterHub's API handlers do; no credentials needed, nothing else happens.
+/// Cross-origin access itself stays closed: no `Access-Control-Allow-Origin` is sent.
+struct PreflightMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .options, request.uri.path.hasPrefix("/hub/api") else { return try await next(request, context) }
+        var response = Response(status: .ok)
+        response.headers[HTTPField.Name("Access-Control-Allow-Headers")!] = "accept, content-type, authorization, x-xsrftoken"
+        response.headers[.allow] = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
         return response
     }
 }

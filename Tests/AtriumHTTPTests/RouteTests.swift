@@ -108,6 +108,27 @@ struct RouteTests {
             try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: auth(f.adminToken), body: ByteBuffer(string: "{}")) { response in
                 #expect((Self.json(response.body) as? [String: Any])?["note"] as? String == "Requested via api by user root")
             }
+            // A CORS preflight needs no credentials and is answered, on any API path.
+            for uri in ["/hub/api/users", "/hub/api/users/alice/server", "/hub/api/no-such-thing"] {
+                try await client.execute(uri: uri, method: .options) { response in
+                    #expect(response.status == .ok, "\(uri)")
+                    #expect(response.headers[HTTPField.Name("Access-Control-Allow-Headers")!]?.contains("authorization") == true)
+                    #expect(response.headers[HTTPField.Name("Access-Control-Allow-Origin")!] == nil)
+                }
+            }
+            // The routing table (scope proxy): the hub's own route; POST and PATCH change nothing.
+            try await client.execute(uri: "/hub/api/proxy", method: .get, headers: auth(f.adminToken)) { response in
+                #expect(response.status == .ok)
+                #expect(((Self.json(response.body) as? [String: Any])?["/"] as? [String: Any])?["routespec"] as? String == "/")
+            }
+            try await client.execute(uri: "/hub/api/proxy", method: .get, headers: auth(f.userToken)) { #expect($0.status == .forbidden) }
+            try await client.execute(uri: "/hub/api/proxy", method: .post, headers: auth(f.adminToken)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/hub/api/proxy", method: .patch, headers: auth(f.adminToken), body: ByteBuffer(string: #"{"api_url": "http://x"}"#)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/hub/api/proxy", method: .patch, headers: auth(f.adminToken), body: ByteBuffer(string: "[1]")) {
+                #expect($0.status == .badRequest)
+            }
             // A token for a user who does not exist: 403, as JupyterHub (not 404).
             try await client.execute(uri: "/hub/api/users/ghost/tokens", method: .post, headers: auth(f.adminToken), body: ByteBuffer(string: "{}")) { response in
                 #expect(response.status == .forbidden)
