@@ -12,6 +12,7 @@ struct HubAPI {
         api.get("info", use: info)
         api.get("user", use: whoami)
         api.get("health", use: health)
+        api.get("authorizations/token/:token", use: tokenOwner)
         api.get("proxy", use: proxyRoutes)
         api.post("proxy", use: proxyNoOp)
         api.patch("proxy", use: proxyNoOp)
@@ -63,6 +64,27 @@ struct HubAPI {
             context.logger.error("health check: database unreachable", metadata: ["atrium.error": "\(error)"])
             return JSONResponse.make(.object(["status": .string("unhealthy"), "message": .string("database unreachable")]), status: .serviceUnavailable)
         }
+    }
+
+    /// `GET /hub/api/authorizations/token/{token}`: who owns a token (deprecated in JupyterHub
+    /// 2.0 for `/hub/api/user`, still served there and used by jhub-client). Any valid
+    /// credential may ask; having the token is what lets one see its owner's name and groups.
+    /// 404 for a token that is unknown or expired.
+    func tokenOwner(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        context.logger.warning("/authorizations/token/:token is deprecated (as in JupyterHub 2.0): use /hub/api/user")
+        let secret = context.parameters.get("token") ?? ""
+        guard let record = try await TokenHashing.lookup(secret, in: hub.store), record.expiresAt.map({ $0 > Date() }) ?? true,
+            let owner = try await hub.store.user(named: record.userName)
+        else { throw APIError.notFound("No such token") }
+        let servers = try await hub.store.servers(ofUserIDs: [owner.id])[owner.id] ?? []
+        guard case .object(var model) = Models.user(owner, servers: servers, identity: identity, includeStopped: false) else {
+            throw APIError(.internalServerError, "user model")
+        }
+        model["kind"] = .string("user")
+        model["name"] = .string(owner.name)
+        model["groups"] = .array(owner.groups.sorted().map(JSONValue.string))
+        return JSONResponse.make(.object(model))
     }
 
     /// `GET /hub/api/proxy`: the routing table, as JupyterHub reports its proxy's (scope

@@ -108,6 +108,18 @@ struct RouteTests {
             try await client.execute(uri: "/hub/api/users/alice/tokens", method: .post, headers: auth(f.adminToken), body: ByteBuffer(string: "{}")) { response in
                 #expect((Self.json(response.body) as? [String: Any])?["note"] as? String == "Requested via api by user root")
             }
+            // The deprecated token lookup: a valid credential learns the owner of a token it holds.
+            try await client.execute(uri: "/hub/api/authorizations/token/\(f.userToken)", method: .get, headers: auth(f.adminToken)) { response in
+                #expect(response.status == .ok)
+                #expect((Self.json(response.body) as? [String: Any])?["name"] as? String == "alice")
+            }
+            try await client.execute(uri: "/hub/api/authorizations/token/\(f.adminToken)", method: .get, headers: auth(f.userToken)) { response in
+                #expect((Self.json(response.body) as? [String: Any])?["name"] as? String == "root")
+            }
+            try await client.execute(uri: "/hub/api/authorizations/token/not-a-token", method: .get, headers: auth(f.userToken)) {
+                #expect($0.status == .notFound)
+            }
+            try await client.execute(uri: "/hub/api/authorizations/token/\(f.userToken)", method: .get) { #expect($0.status == .forbidden) }
             // A CORS preflight needs no credentials and is answered, on any API path.
             for uri in ["/hub/api/users", "/hub/api/users/alice/server", "/hub/api/no-such-thing"] {
                 try await client.execute(uri: uri, method: .options) { response in
