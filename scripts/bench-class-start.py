@@ -63,9 +63,14 @@ def main():
     if not shutil.which("jupyter-lab"):
         sys.exit("jupyter-lab is not installed (scripts/install-test-deps.sh)")
     work = tempfile.mkdtemp(prefix="atrium-class-")
+    # As root the default isolation is system_users: the students' accounts pass through this
+    # folder to their homes, and this run's accounts have a prefix of their own, removed at the end.
+    os.chmod(work, 0o711)
+    prefix = f"cls{os.getpid() % 100000}-"
     with open(f"{work}/atrium.yaml", "w") as f:
         f.write(f"db: {work}/atrium.sqlite\ncookie_secret_file: {work}/secret\nlog_level: warning\n"
-                f"spawn:\n  stop_servers_on_shutdown: true\nlocal:\n  workspaces_root: {work}/workspaces\n  log_dir: {work}/logs\n  socket_dir: /tmp/atrium-class-{os.getpid()}\n")
+                f"spawn:\n  stop_servers_on_shutdown: true\nlocal:\n  workspaces_root: {work}/workspaces\n  log_dir: {work}/logs\n"
+                f"  socket_dir: /tmp/atrium-class-{os.getpid()}\n  system_user_prefix: \"{prefix}\"\n")
     subprocess.run([binary, "migrate", "--config", "atrium.yaml"], cwd=work, check=True, capture_output=True)
     token = subprocess.run([binary, "token", "create", "bench", "--admin", "--config", "atrium.yaml"], cwd=work,
                            check=True, capture_output=True, text=True).stdout.strip()
@@ -147,6 +152,14 @@ def main():
         except subprocess.TimeoutExpired:
             hub.kill()
         subprocess.run(["pkill", "-f", f"{work}/workspaces"], check=False)
+        if os.geteuid() == 0:
+            import pwd
+            for account in [p for p in pwd.getpwall() if p.pw_name.startswith(prefix) and p.pw_gecos.startswith("Atrium user ")]:
+                subprocess.run(["pkill", "-KILL", "-u", str(account.pw_uid)], check=False)
+                for _ in range(50):
+                    if subprocess.run(["userdel", "--remove", account.pw_name], capture_output=True).returncode in (0, 6, 12):
+                        break
+                    time.sleep(0.1)
         shutil.rmtree(work, ignore_errors=True)
 
 if __name__ == "__main__":
