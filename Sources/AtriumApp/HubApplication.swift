@@ -125,6 +125,8 @@ public enum HubApplication {
             }
             services.append(.init(service: app))
             let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            // POST /hub/api/shutdown: the same graceful stop as SIGTERM, after the answer is sent.
+            hub.shutdown.install { Task { await group.triggerGracefulShutdown() } }
             try await group.run()
         } catch {
             await closeBackend()

@@ -3,6 +3,7 @@ import AtriumProxy
 import AtriumSpawn
 import AtriumStore
 import Foundation
+import Synchronization
 import Logging
 
 /// Settings of the HTTP layer, taken from the hub's configuration.
@@ -50,6 +51,8 @@ public struct Hub: Sendable {
     public let logger: Logger
     /// Runs workspaces; `nil` on a hub without a backend (some tests).
     public let manager: ServerManager?
+    /// What `POST /hub/api/shutdown` pulls.
+    public let shutdown = ShutdownSwitch()
     /// Named servers, profiles: what the pages offer.
     public let spawnSettings: SpawnSettings
     /// The hub's metrics: the manager's when there is one (spawns are recorded there), else
@@ -74,5 +77,24 @@ public struct Hub: Sendable {
         self.logger = logger
         self.sessions = SessionCodec(secret: settings.cookieSecret, lifetime: settings.sessionLifetime.seconds)
         self.pages = try PageRenderer(hubName: settings.hubName)
+    }
+}
+
+/// How `POST /hub/api/shutdown` stops the hub: the composition root installs the action (a
+/// graceful shutdown of its service group) once the hub runs.
+public final class ShutdownSwitch: Sendable {
+    private let action = Mutex<(@Sendable () -> Void)?>(nil)
+
+    public init() {}
+
+    public func install(_ body: @escaping @Sendable () -> Void) {
+        action.withLock { $0 = body }
+    }
+
+    /// Whether a shutdown could be started (false before `install`).
+    func trigger() -> Bool {
+        guard let body = action.withLock({ $0 }) else { return false }
+        body()
+        return true
     }
 }

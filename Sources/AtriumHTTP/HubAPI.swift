@@ -14,6 +14,7 @@ struct HubAPI {
         api.get("health", use: health)
         api.get("authorizations/token/:token", use: tokenOwner)
         api.get("proxy", use: proxyRoutes)
+        api.post("shutdown", use: shutdown)
         api.post("proxy", use: proxyNoOp)
         api.patch("proxy", use: proxyNoOp)
     }
@@ -85,6 +86,21 @@ struct HubAPI {
         model["name"] = .string(owner.name)
         model["groups"] = .array(owner.groups.sorted().map(JSONValue.string))
         return JSONResponse.make(.object(model))
+    }
+
+    /// `POST /hub/api/shutdown` (scope `shutdown`): a clean stop of the hub, as JupyterHub's.
+    /// `servers` (true/false) overrides `spawn.stop_servers_on_shutdown` for this stop; `proxy`
+    /// is accepted (the proxy is part of the hub and stops with it). Answers 202 first.
+    func shutdown(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let identity = try context.requireUnfiltered(["shutdown"])
+        let body = try await JSONBody.read(request, context: context, allowEmpty: true)
+        try body.only(["servers", "proxy"])
+        let servers = try body.bool("servers")
+        _ = try body.bool("proxy")
+        if let servers { await hub.manager?.setStopServersOnShutdown(servers) }
+        guard hub.shutdown.trigger() else { throw APIError(.serviceUnavailable, "The hub cannot be shut down from the API right now") }
+        context.logger.notice("shutdown requested through the API", metadata: ["atrium.by": "\(identity.user.name)", "atrium.servers": "\(servers.map(String.init) ?? "as configured")"])
+        return JSONResponse.make(.object(["message": .string("Shutting down Hub")]), status: .accepted)
     }
 
     /// `GET /hub/api/proxy`: the routing table, as JupyterHub reports its proxy's (scope

@@ -95,11 +95,17 @@ extension ServerManager {
         return true
     }
 
+    /// What `POST /hub/api/shutdown` asked for (`servers`): overrides
+    /// `spawn.stop_servers_on_shutdown` for this shutdown.
+    public func setStopServersOnShutdown(_ stop: Bool) {
+        stopServersOnShutdownOverride = stop
+    }
+
     /// Called when the hub stops: stops every server if so configured, else leaves them running
     /// for the next hub to reattach (their state is in the store already).
     public func shutdown() async {
         for (_, server) in servers { server.spawnTask?.cancel() }
-        guard settings.stopServersOnShutdown else { return }
+        guard stopServersOnShutdownOverride ?? settings.stopServersOnShutdown else { return }
         for key in servers.keys where [.running, .starting, .suspended].contains(servers[key]?.lifecycle.state) {
             _ = try? await stop(user: key.user, serverName: key.server)
             if let task = servers[key]?.stopTask { await task.value }

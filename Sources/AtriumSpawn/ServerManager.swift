@@ -64,6 +64,8 @@ public actor ServerManager {
     let store: Store
     let backend: AnyBackend
     let settings: SpawnSettings
+    /// Set by `POST /hub/api/shutdown`'s `servers`; nil keeps the configured behaviour.
+    var stopServersOnShutdownOverride: Bool?
     let probe: any ReadinessProbe
     /// The proxy's route table; the manager is its only writer.
     public nonisolated let routes: RouteTable

@@ -169,6 +169,18 @@ public final class HubProcess: @unchecked Sendable {
     /// How the last `atrium serve` ended: its exit status, or the signal that killed it.
     public private(set) var exit: (status: Int32, signalled: Bool)?
 
+    /// Waits (bounded, 60 s, on a thread of its own) for the hub to exit by itself; returns its
+    /// exit status, or nil when it still runs.
+    public func waitForExit() async throws -> Int32? {
+        guard let p = process else { return exit?.status }
+        return try await Self.offload {
+            for _ in 0..<3000 where p.isRunning { usleep(20_000) }
+            guard !p.isRunning else { return nil }
+            p.waitUntilExit()
+            return p.terminationStatus
+        }
+    }
+
     /// Kills the hub with SIGKILL (no chance to clean up) and waits for it.
     public func kill9() {
         guard let p = process, p.isRunning else { return }

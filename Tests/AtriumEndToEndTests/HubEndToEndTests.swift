@@ -114,6 +114,24 @@ struct HubEndToEndTests {
         #expect(parts.count == 2 && parts[0] == parts[1], "schema_migrations rows: \(counts)")
     }
 
+    @Test("POST /hub/api/shutdown: refused without the scope or with a bad body; else 202, the servers stop and the hub exits cleanly")
+    func shutdownThroughTheAPI() async throws {
+        let hub = try HubProcess()
+        let token = try await hub.start(config: "backend: simulated\nsimulated:\n  start_delay_min: 100ms\n  start_delay_max: 200ms\nauth:\n  bcrypt_cost: 4\n")
+        defer { hub.stop() }
+        let api = API(base: hub.baseURL + "/hub/api", token: token)
+        #expect(try await api.call(.POST, "/users", json: ["usernames": ["ann"]]).status == 201)
+        let userToken = try await hub.run(["token", "create", "ann", "--config", "atrium.yaml"]).output.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try await API(base: hub.baseURL + "/hub/api", token: userToken).call(.POST, "/shutdown").status == 403)
+        #expect(try await api.call(.POST, "/shutdown", json: ["servers": "yes"]).status == 400)
+        #expect(try await api.call(.POST, "/shutdown", json: ["everything": true]).status == 400)
+        #expect([201, 202].contains(try await api.call(.POST, "/users/ann/server").status))
+        let reply = try await api.call(.POST, "/shutdown", json: ["servers": true, "proxy": true])
+        #expect(reply.status == 202, "\(reply.text)")
+        #expect((reply.json as? [String: Any])?["message"] as? String == "Shutting down Hub")
+        #expect(try await hub.waitForExit() == 0)
+    }
+
     @Test("signup, approval, login, password change, lockout that survives a restart")
     func signupApprovalLockout() async throws {
         let hub = try HubProcess()
