@@ -101,9 +101,7 @@ public final class Cgroups: Sendable {
     /// `atrium-<hash>`: the hub's folder, named after what identifies the hub (its database and
     /// workspaces: stable across restarts, different for two hubs on one machine).
     public static func folderName(forHub identity: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in identity.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return "atrium-" + String(hash, radix: 36)
+        "atrium-" + fnv1a(identity)
     }
 
     /// `/a/b` -> `/a/b/`, `/` -> `/`.

@@ -157,9 +157,7 @@ public struct LocalBackend: Backend {
     static func legacyFileName(_ name: String) -> String? {
         let safe = name.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0) ? String($0) : "_" }.joined()
         if safe == name, !name.hasPrefix(".") { return nil }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return "\(safe.prefix(40))-\(String(hash, radix: 36))"
+        return "\(safe.prefix(40))-\(fnv1a(name))"
     }
 
     /// Moves a workspace from its legacy folder to its one-to-one folder, once, when only the
@@ -186,9 +184,7 @@ public struct LocalBackend: Backend {
 
     /// A short stable name for a server: its socket file and its cgroup folder.
     static func serverHash(user: String, server: String) -> String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in "\(user)/\(server)".utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return String(hash, radix: 36)
+        fnv1a("\(user)/\(server)")
     }
 
     public func startState(_ request: SpawnRequest, previous: State?) async throws -> State {
@@ -213,9 +209,8 @@ public struct LocalBackend: Backend {
         } else {
             address = .tcp(host: configuration.host, port: try processes.freePort(host: configuration.host))
         }
-        let home = account.map { accounts?.settings.source == .existing ? $0.home : "\(accounts!.settings.homesRoot)/\($0.name)" }
         return State(
-            pid: nil, processStart: nil, address: address, workspace: home ?? workspace(for: request.user),
+            pid: nil, processStart: nil, address: address, workspace: account?.home ?? workspace(for: request.user),
             logFile: logFile(user: request.user, server: request.serverName),
             stripPrefix: configuration.stripPrefix ? request.baseURL : nil, suspended: false,
             account: account, cgroup: cgroups == nil ? nil : "\(Self.fileName(request.user).prefix(40))-\(hash)")
@@ -455,7 +450,9 @@ public struct LocalBackend: Backend {
                 await cgroups.remove(name)
             }
         }
-        guard !configuration.hubTag.isEmpty else { return stopped }
+        // With cgroups every process of a server is in its cgroup: the environment scan would
+        // only read every process's environment again to find nothing more.
+        guard cgroups == nil, !configuration.hubTag.isEmpty else { return stopped }
         let keep = Set(known.compactMap { state -> String? in
             guard let pid = state.pid else { return nil }
             return Self.serverTag(of: pid)
@@ -528,6 +525,15 @@ public struct LocalBackend: Backend {
         if lines.last == "" { lines.removeLast() }
         return Array(lines.suffix(count))
     }
+}
+
+/// FNV-1a of `text`'s UTF-8 bytes in base 36: short, stable names (sockets, cgroups, legacy
+/// folders). Not a defence against chosen collisions: names that must be injective use it only
+/// beside a one-to-one part or a stored mapping.
+func fnv1a(_ text: String) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+    return String(hash, radix: 36)
 }
 
 extension String {

@@ -85,6 +85,10 @@ final class Processes: Sendable {
     /// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or nil
     /// when there is no such process. Zombies count as gone.
     func startTime(of pid: Int32) -> UInt64? {
+        Self.startTime(of: pid)
+    }
+
+    static func startTime(of pid: Int32) -> UInt64? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = text.lastIndex(of: ")")
         else { return nil }

@@ -256,12 +256,7 @@ public final class SystemAccounts: Sendable {
 
     /// The account named `name` from the system's user database (NSS), with its groups.
     static func lookup(_ name: String) -> SystemAccount? {
-        var entry = passwd()
-        var result: UnsafeMutablePointer<passwd>?
-        var buffer = [CChar](repeating: 0, count: 16384)
-        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
-        let uid = entry.pw_uid, gid = entry.pw_gid
-        let home = String(cString: entry.pw_dir)
+        guard let (uid, gid, home, _) = passwdEntry(name) else { return nil }
         var count: Int32 = 64
         var groups = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, gid, &groups, &count) < 0 {
@@ -273,11 +268,16 @@ public final class SystemAccounts: Sendable {
 
     /// The comment (GECOS) field of an account.
     static func comment(of name: String) -> String? {
+        passwdEntry(name)?.comment
+    }
+
+    /// The user database's (NSS) entry for `name`.
+    static func passwdEntry(_ name: String) -> (uid: UInt32, gid: UInt32, home: String, comment: String)? {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 16384)
-        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil, let gecos = entry.pw_gecos else { return nil }
-        return String(cString: gecos)
+        guard getpwnam_r(name, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return nil }
+        return (entry.pw_uid, entry.pw_gid, String(cString: entry.pw_dir), entry.pw_gecos.map { String(cString: $0) } ?? "")
     }
 
     static func owner(of path: String) -> UInt32? {
@@ -293,12 +293,8 @@ public final class SystemAccounts: Sendable {
             var left = 0
             for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
                 guard let pid = Int32(entry), let owner = owner(of: "/proc/\(entry)"), owner == uid else { continue }
-                // A zombie holds no resources; its parent (the hub, or init) reaps it.
-                if let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")"),
-                    stat[stat.index(close, offsetBy: 2, limitedBy: stat.endIndex) ?? stat.startIndex] == "Z"
-                {
-                    continue
-                }
+                // A zombie (no start time here) holds no resources; its parent (the hub, or init) reaps it.
+                if Processes.startTime(of: pid) == nil { continue }
                 left += 1
                 if round == 0 || round % 10 == 0 { kill(pid, SIGKILL) }
             }
