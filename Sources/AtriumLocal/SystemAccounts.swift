@@ -333,9 +333,15 @@ public final class SystemAccounts: Sendable {
     }
 }
 
-/// Runs account changes one at a time, off the caller's task.
-actor AccountChanges {
-    func run<T: Sendable>(_ work: @Sendable () throws -> T) throws -> T {
-        try work()
+/// Runs account changes one at a time on a serial queue of their own: `useradd` blocks for
+/// tens of milliseconds, and a bulk approval must not hold one of the few cooperative threads
+/// the hub serves requests with.
+final class AccountChanges: Sendable {
+    private let queue = DispatchQueue(label: "atrium.system-accounts")
+
+    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try work() }) }
+        }
     }
 }

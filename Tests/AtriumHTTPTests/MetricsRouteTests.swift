@@ -47,7 +47,7 @@ struct MetricsRouteTests {
         let endpoint = SimulatedEndpoint()
         let manager = ServerManager(
             store: store, backend: AnyBackend(SimulatedBackend(configuration: simulated, endpoint: endpoint, logger: logger)),
-            settings: SpawnSettings(), probe: ReadyProbe(), logger: logger)
+            settings: Self.spawnSettings, probe: ReadyProbe(), logger: logger)
         var settings = HTTPSettings(cookieSecret: Array(repeating: 7, count: 32), atriumVersion: "test", apiVersion: "5.4.0")
         settings.metricsRequireAuthentication = authenticate
         let hub = try Hub(
@@ -162,7 +162,7 @@ struct MetricsRouteTests {
             #expect(running.value("atrium_servers", ["state": "running"]) == 1)
             #expect(running.value("jupyterhub_server_spawn_duration_seconds_count", ["status": "success"]) == 1)
             let spawnSeconds = try #require(running.value("jupyterhub_server_spawn_duration_seconds_sum", ["status": "success"]))
-            #expect(spawnSeconds > 0 && spawnSeconds < 10)
+            #expect(spawnSeconds > 0)
             #expect(running.value("atrium_spawns_in_progress") == 0)
             #expect(running.value("atrium_spawn_queue_length") == 0)
 
@@ -180,6 +180,14 @@ struct MetricsRouteTests {
             #expect(stopped.value("jupyterhub_server_stop_seconds_count", ["status": "success"]) == 1)
             #expect(stopped.value("jupyterhub_server_spawn_duration_seconds_count", ["status": "success"]) == 1)
         }
+    }
+
+    /// The API waits for the start's outcome however loaded the machine is (the default slow
+    /// spawn timeout answered 202 instead of the start's failure on a loaded machine).
+    static var spawnSettings: SpawnSettings {
+        var settings = SpawnSettings()
+        settings.slowSpawnTimeout = .seconds(600)
+        return settings
     }
 
     @Test("a failed start counts as status failure")
