@@ -213,8 +213,14 @@ public struct HubError: Error, CustomStringConvertible {
 
 /// A small HTTP helper over AsyncHTTPClient (redirects are not followed: tests look at them).
 public struct API: Sendable {
-    public static let client = HTTPClient(
-        eventLoopGroupProvider: .singleton, configuration: .init(redirectConfiguration: .disallow))
+    /// Tests send 20 or 50 requests at once (a class pressing Start), each of which may wait up
+    /// to the hub's slow spawn timeout: with AsyncHTTPClient's default of 8 connections per host
+    /// the rest waited for a pooled connection and timed out on a loaded machine.
+    public static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 128)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
 
     public let base: String
     public var token: String?
