@@ -80,6 +80,7 @@ public enum HubApplication {
                 probe: HTTPReadinessProbe(client: httpClient), routes: routes, metrics: metrics, logger: logger)
             let restoring = ContinuousClock.now
             let restored = try await manager.restore()
+            await manager.checkRoutes()
             metrics.recordInitSpawners(seconds: (ContinuousClock.now - restoring).seconds)
             if restored != ServerManager.RestoreReport() {
                 logger.info(
@@ -89,7 +90,7 @@ public enum HubApplication {
             let proxyStatistics = ProxyStatistics()
             let hub = try Hub(
                 store: store, authenticator: authenticator, settings: settings, manager: manager, spawnSettings: configuration.spawn,
-                proxyStatistics: proxyStatistics, logger: logger)
+                proxyStatistics: proxyStatistics, activity: activity, logger: logger)
             let gatekeeper = HubGatekeeper(hub: hub, routes: routes, activity: activity, cacheLifetime: configuration.proxyAuthCacheLifetime.seconds)
             let proxy = ReverseProxy(configuration: ProxyConfiguration(), gatekeeper: gatekeeper, statistics: proxyStatistics, logger: logger)
             let app = Application(
@@ -111,7 +112,9 @@ public enum HubApplication {
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = backendServices.map { .init(service: $0) }
             services += [
                 .init(service: ServerManagerService(manager: manager)),
-                .init(service: ActivityFlushService(recorder: activity, store: store, interval: configuration.activityFlushInterval, logger: logger)),
+                .init(service: ActivityFlushService(
+                    recorder: activity, store: store, manager: manager, interval: configuration.activityFlushInterval, logger: logger)),
+                .init(service: EventLoopIntervalService(metrics: metrics)),
             ]
             if configuration.culler.enabled {
                 let culler = IdleCuller(

@@ -15,8 +15,8 @@ struct HubAPI {
         api.get("authorizations/token/:token", use: tokenOwner)
         api.get("proxy", use: proxyRoutes)
         api.post("shutdown", use: shutdown)
-        api.post("proxy", use: proxyNoOp)
-        api.patch("proxy", use: proxyNoOp)
+        api.post("proxy", use: proxyCheck)
+        api.patch("proxy", use: proxyCheck)
     }
 
     func root(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -130,15 +130,17 @@ struct HubAPI {
         ]))
     }
 
-    /// `POST /hub/api/proxy` (check the routes) and `PATCH /hub/api/proxy` (a new proxy took
-    /// over): the proxy is part of the hub, its table always current, so both succeed and change
-    /// nothing. PATCH still wants a JSON object, as JupyterHub does.
-    func proxyNoOp(_ request: Request, context: HubRequestContext) async throws -> Response {
+    /// `POST /hub/api/proxy`: checks the routes against the servers, as JupyterHub's does
+    /// (``ServerManager/checkRoutes()``). `PATCH /hub/api/proxy` (a new proxy took over): the
+    /// proxy is part of the hub, so it changes nothing, then checks the routes too. PATCH still
+    /// wants a JSON object, as JupyterHub does.
+    func proxyCheck(_ request: Request, context: HubRequestContext) async throws -> Response {
         try context.requireUnfiltered(["proxy"])
         if request.method == .patch {
             let body = try await JSONBody.read(request, context: context)
             try body.only(["api_url", "auth_token"])
         }
+        await hub.manager?.checkRoutes()
         return Response(status: .ok)
     }
 }

@@ -32,6 +32,19 @@ struct Pages {
         router.post("/hub/change-password/:name", use: adminPassword)
         router.get("/hub/authorize", use: authorizePage)
         router.post("/hub/authorize/:name", use: authorize)
+        router.post("/hub/security/csp-report", use: cspReport)
+    }
+
+    /// `POST /hub/security/csp-report`: a browser reporting a violation of the pages'
+    /// Content-Security-Policy (their `report-uri`). As JupyterHub: only from a logged-in
+    /// browser, logged as a warning and counted in `jupyterhub_csp_reports_total`; no XSRF check
+    /// (browsers send these reports themselves).
+    func cspReport(_ request: Request, context: HubRequestContext) async throws -> Response {
+        guard sessionUser(context) != nil else { throw APIError(.forbidden, "CSP reports are accepted from logged-in browsers only") }
+        let body = try await request.body.collect(upTo: 16 * 1024)
+        hub.metrics.countCSPReport()
+        hub.logger.warning("content security violation", metadata: ["atrium.report": "\(String(decoding: body.readableBytesView.prefix(2048), as: UTF8.self))"])
+        return Response(status: .ok)
     }
 
     private var auth: AuthConfiguration { hub.authenticator.configuration }
@@ -111,14 +124,17 @@ struct Pages {
             values["error"] = "Your login form was stale: please try again."
             return hub.pages.render("login", values, status: .forbidden, cookies: cookies)
         }
+        let began = ContinuousClock.now
         do {
             let user = try await hub.authenticator.login(name: form["username"] ?? "", password: form["password"] ?? "")
+            hub.metrics.recordLogin(success: true, seconds: (ContinuousClock.now - began).seconds)
             var response = Response.redirect(to: safeNext(request) ?? "/hub/home")
             response.setCookie(hub.sessionCookie(for: user.name, cookieID: user.cookieID, request: request))
             for cookie in cookies { response.setCookie(cookie) }
             hub.logger.info("login", metadata: ["atrium.user": "\(user.name)"])
             return response
         } catch let refusal as LoginRefusal {
+            hub.metrics.recordLogin(success: false, seconds: (ContinuousClock.now - began).seconds)
             values["error"] = refusal.message
             let status: HTTPResponse.Status = if case .lockedOut = refusal { .tooManyRequests } else { .forbidden }
             return hub.pages.render("login", values, status: status, cookies: cookies)
@@ -133,6 +149,8 @@ struct Pages {
     func logout(_ request: Request, context: HubRequestContext) async throws -> Response {
         let form = try await FormBody.read(request, context: context)
         try checkXSRF(request, form)
+        let began = ContinuousClock.now
+        defer { hub.metrics.recordLogout(seconds: (ContinuousClock.now - began).seconds) }
         // As JupyterHub: logging out rotates the user's cookie id, so the old cookie (replayed,
         // or in another browser) no longer opens a session here or through the proxy (whose
         // cache forgets it within `auth_cache_lifetime`).

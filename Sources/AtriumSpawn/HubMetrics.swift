@@ -17,19 +17,44 @@ import Synchronization
 ///   hand: the `/hub/metrics` handler takes a ``Snapshot`` at scrape time and ``exposition(_:)``
 ///   sets the gauges from it, so they cannot drift from the store.
 public final class HubMetrics: Sendable {
-    /// The `status` label of `jupyterhub_server_spawn_duration_seconds`: JupyterHub's
-    /// `ServerSpawnStatus`.
-    public enum SpawnStatus: String, Sendable, CaseIterable {
-        /// The server became ready.
+    /// How a start request ended: the `status` and `reason` labels of
+    /// `jupyterhub_server_spawn_duration_seconds`, as JupyterHub sets them (`ServerSpawnStatus`,
+    /// `ServerSpawnFailureReason`): a refused request is a `failure` with its reason, a server
+    /// that did not come up an `error`.
+    public enum SpawnStatus: Sendable, CaseIterable {
+        /// The server became ready: `{status="success", reason=""}`.
         case success
-        /// The backend failed, or the server never answered.
-        case failure
-        /// A start was asked for while a start or stop was pending (HTTP 400).
-        case alreadyPending = "already-pending"
-        /// Too many starts running and waiting (HTTP 429).
+        /// The backend failed, or the server never answered: `{status="error", reason=""}`.
+        case error
+        /// A start was asked for while a start or stop was pending (HTTP 400):
+        /// `{status="failure", reason="already-pending"}`.
+        case alreadyPending
+        /// Too many starts running and waiting (HTTP 429): `{status="failure", reason="throttled"}`.
         case throttled
-        /// `spawn.active_server_limit` reached (HTTP 429).
-        case tooManyUsers = "too-many-users"
+        /// `spawn.active_server_limit` reached (HTTP 429): `{status="failure", reason="too-many-users"}`.
+        case tooManyUsers
+
+        /// The `status` and `reason` labels.
+        public var labels: SpawnLabels {
+            switch self {
+            case .success: SpawnLabels(status: "success", reason: "")
+            case .error: SpawnLabels(status: "error", reason: "")
+            case .alreadyPending: SpawnLabels(status: "failure", reason: "already-pending")
+            case .throttled: SpawnLabels(status: "failure", reason: "throttled")
+            case .tooManyUsers: SpawnLabels(status: "failure", reason: "too-many-users")
+            }
+        }
+    }
+
+    /// One series of `jupyterhub_server_spawn_duration_seconds`.
+    public struct SpawnLabels: Sendable, Hashable {
+        public var status: String
+        public var reason: String
+
+        /// Every series JupyterHub creates empty at start-up (its `failure` with no reason
+        /// included, which Atrium never records but dashboards may select).
+        static let precreated: [SpawnLabels] =
+            SpawnStatus.allCases.map(\.labels) + [SpawnLabels(status: "failure", reason: "")]
     }
 
     /// The `status` label of `jupyterhub_server_stop_seconds`.
@@ -80,14 +105,25 @@ public final class HubMetrics: Sendable {
 
     /// JupyterHub's buckets for spawn durations (seconds).
     public static let spawnBuckets: [Double] = [0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 180, 300, 600]
+    /// JupyterHub's buckets for the event loop's interval (seconds): it measures every 50 ms.
+    public static let eventLoopBuckets: [Double] = [0.05, 0.055, 0.06, 0.065, 0.07, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
     /// The Prometheus client's default buckets (seconds), which JupyterHub uses for the rest.
     public static let defaultBuckets: [Double] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]
 
     /// Where every metric of this hub is registered; `/hub/metrics` renders it.
     public let registry: PrometheusCollectorRegistry
 
-    private let spawnDurations: [SpawnStatus: ValueHistogram]
+    private let spawnDurations: [SpawnLabels: ValueHistogram]
     private let stopDurations: [StopStatus: ValueHistogram]
+    private let loginDurations: [Bool: ValueHistogram]
+    private let logoutDurations: ValueHistogram
+    private let proxyAddDurations: [Bool: ValueHistogram]
+    private let proxyDeleteDurations: [Bool: ValueHistogram]
+    private let serverPollDurations: [Bool: ValueHistogram]
+    private let checkRoutesDurations: ValueHistogram
+    private let proxyPollDurations: ValueHistogram
+    private let eventLoopIntervals: ValueHistogram
+    private let cspReports: Counter
     private let hubStartup: ValueHistogram
     private let initSpawners: ValueHistogram
     private let totalUsers: Gauge
@@ -127,12 +163,26 @@ public final class HubMetrics: Sendable {
         func histogram(_ name: String, _ help: String, _ buckets: [Double], _ labels: [(String, String)] = []) -> ValueHistogram {
             registry.makeValueHistogram(descriptor: Self.descriptor(name, help), labels: labels, buckets: buckets)
         }
-        spawnDurations = Dictionary(uniqueKeysWithValues: SpawnStatus.allCases.map { status in
-            (status, histogram(Names.spawnDuration, "Time taken for server spawning operation", Self.spawnBuckets, [("status", status.rawValue)]))
+        spawnDurations = Dictionary(uniqueKeysWithValues: SpawnLabels.precreated.map { labels in
+            (labels, histogram(
+                Names.spawnDuration, "Time taken for server spawning operation", Self.spawnBuckets,
+                [("status", labels.status), ("reason", labels.reason)]))
         })
         stopDurations = Dictionary(uniqueKeysWithValues: StopStatus.allCases.map { status in
             (status, histogram(Names.stopDuration, "Time taken for server stopping operation", Self.defaultBuckets, [("status", status.rawValue)]))
         })
+        func outcomes(_ name: String, _ help: String, _ yes: String, _ no: String) -> [Bool: ValueHistogram] {
+            [true: histogram(name, help, Self.defaultBuckets, [("status", yes)]), false: histogram(name, help, Self.defaultBuckets, [("status", no)])]
+        }
+        loginDurations = outcomes(Names.loginDuration, "duration for all authentication attempts", "success", "failure")
+        logoutDurations = histogram(Names.logoutDuration, "duration for all logout requests", Self.defaultBuckets)
+        proxyAddDurations = outcomes(Names.proxyAddDuration, "Duration for adding user routes to proxy", "success", "failure")
+        proxyDeleteDurations = outcomes(Names.proxyDeleteDuration, "Duration for deleting user routes from proxy", "success", "failure")
+        serverPollDurations = outcomes(Names.serverPollDuration, "Time taken to poll if server is running", "running", "stopped")
+        checkRoutesDurations = histogram(Names.checkRoutesDuration, "Time taken to validate all routes in proxy", Self.defaultBuckets)
+        proxyPollDurations = histogram(Names.proxyPollDuration, "Duration for polling all routes from proxy", Self.defaultBuckets)
+        eventLoopIntervals = histogram(Names.eventLoopInterval, "Distribution of measured event loop intervals", Self.eventLoopBuckets)
+        cspReports = registry.makeCounter(descriptor: Self.descriptor(Names.cspReports, "content security policy violation reports"))
         hubStartup = histogram(Names.hubStartup, "Time taken for Hub to start", Self.defaultBuckets)
         initSpawners = histogram(
             Names.initSpawners, "Time taken for spawners to initialize (reattaching to the servers found running)", Self.defaultBuckets)
@@ -169,7 +219,52 @@ public final class HubMetrics: Sendable {
     /// Records how a start request ended and how long it took from the request (queue time
     /// included) to that outcome.
     public func recordSpawn(_ status: SpawnStatus, seconds: Double) {
-        spawnDurations[status]?.record(seconds)
+        spawnDurations[status.labels]?.record(seconds)
+    }
+
+    /// Records one login attempt (the form or the API) and how long checking it took.
+    public func recordLogin(success: Bool, seconds: Double) {
+        loginDurations[success]?.record(seconds)
+    }
+
+    /// Records one logout.
+    public func recordLogout(seconds: Double) {
+        logoutDurations.record(seconds)
+    }
+
+    /// Records a route added to the built-in proxy's table (a server became ready).
+    public func recordProxyAdd(success: Bool = true, seconds: Double) {
+        proxyAddDurations[success]?.record(seconds)
+    }
+
+    /// Records a route taken out of the built-in proxy's table.
+    public func recordProxyDelete(success: Bool = true, seconds: Double) {
+        proxyDeleteDurations[success]?.record(seconds)
+    }
+
+    /// Records one poll of a backend for whether a server still runs, and its answer.
+    public func recordServerPoll(running: Bool, seconds: Double) {
+        serverPollDurations[running]?.record(seconds)
+    }
+
+    /// Records one check of the proxy's routes against the servers.
+    public func recordCheckRoutes(seconds: Double) {
+        checkRoutesDurations.record(seconds)
+    }
+
+    /// Records one collection of the proxy's per-route activity.
+    public func recordProxyPoll(seconds: Double) {
+        proxyPollDurations.record(seconds)
+    }
+
+    /// Records one measured interval of the hub's task scheduler (asked for every 50 ms).
+    public func recordEventLoopInterval(seconds: Double) {
+        eventLoopIntervals.record(seconds)
+    }
+
+    /// Counts one content-security-policy violation report a browser sent.
+    public func countCSPReport() {
+        cspReports.increment()
     }
 
     /// Records how a stop ended and how long the backend took.
@@ -260,6 +355,24 @@ public final class HubMetrics: Sendable {
         public static let spawnDuration = "jupyterhub_server_spawn_duration_seconds"
         /// Histogram: stops by outcome.
         public static let stopDuration = "jupyterhub_server_stop_seconds"
+        /// Histogram: login attempts, by `status` (success, failure).
+        public static let loginDuration = "jupyterhub_login_duration_seconds"
+        /// Histogram: logouts.
+        public static let logoutDuration = "jupyterhub_logout_duration_seconds"
+        /// Histogram: routes added to the proxy, by `status`.
+        public static let proxyAddDuration = "jupyterhub_proxy_add_duration_seconds"
+        /// Histogram: routes deleted from the proxy, by `status`.
+        public static let proxyDeleteDuration = "jupyterhub_proxy_delete_duration_seconds"
+        /// Histogram: backend polls of a server, by `status` (running, stopped).
+        public static let serverPollDuration = "jupyterhub_server_poll_duration_seconds"
+        /// Histogram: checks of the routes against the servers.
+        public static let checkRoutesDuration = "jupyterhub_check_routes_duration_seconds"
+        /// Histogram: collections of the proxy's route activity.
+        public static let proxyPollDuration = "jupyterhub_proxy_poll_duration_seconds"
+        /// Histogram: measured scheduler intervals (asked for every 50 ms).
+        public static let eventLoopInterval = "jupyterhub_event_loop_interval_seconds"
+        /// Counter: CSP violation reports.
+        public static let cspReports = "jupyterhub_csp_reports_total"
         /// Histogram: launch to listening.
         public static let hubStartup = "jupyterhub_hub_startup_duration_seconds"
         /// Histogram: reattaching to servers at start.

@@ -34,7 +34,7 @@ extension ServerManager {
             server.profile = stored.profile
             server.userOptions = record.userOptions
             server.started = record.started
-            let status: BackendStatus = if let state = stored.backend { await backend.status(state) } else { .stopped }
+            let status: BackendStatus = if let state = stored.backend { await poll(state) } else { .stopped }
             switch status {
             case .running, .starting, .pending:
                 guard let state = stored.backend, var found = try? backend.endpoint(state) else { fallthrough }
@@ -90,7 +90,7 @@ extension ServerManager {
         _ = server.lifecycle.event(.ready)
         if server.started == nil { server.started = Date() }
         servers[key] = server
-        routes.publish(LiveRoute(user: key.user, userID: server.userID, server: key.server, endpoint: endpoint))
+        publishRoute(LiveRoute(user: key.user, userID: server.userID, server: key.server, endpoint: endpoint))
         try? await persist(key, phase: .running)
         return true
     }
@@ -121,13 +121,13 @@ extension ServerManager {
     public func checkHealth(user: String, serverName: String) async {
         let key = Key(user: user, server: serverName)
         guard let server = servers[key], server.lifecycle.state == .running, let state = server.backendState else { return }
-        switch await backend.status(state) {
+        switch await poll(state) {
         case .failed(let reason):
             var s = server
             _ = s.lifecycle.event(.crashed(reason: reason))
             s.lastFailure = reason
             servers[key] = s
-            routes.remove(user: user, server: serverName)
+            removeRoute(key)
             logger.warning("server died", metadata: ["atrium.user": "\(user)", "atrium.server": "\(serverName)", "atrium.reason": "\(reason)"])
             try? await backend.stop(state)
             await revokeToken(key)
@@ -136,12 +136,66 @@ extension ServerManager {
             var s = server
             _ = s.lifecycle.event(.crashed(reason: "the server stopped"))
             servers[key] = s
-            routes.remove(user: user, server: serverName)
+            removeRoute(key)
             await revokeToken(key)
             try? await persist(key, phase: .failed)
         default:
             break
         }
+    }
+
+    /// Asks the backend whether a server still runs, timed for `jupyterhub_server_poll_duration_seconds`.
+    func poll(_ state: JSONValue) async -> BackendStatus {
+        let began = ContinuousClock.now
+        let status = await backend.status(state)
+        let running = switch status {
+        case .running, .starting, .pending: true
+        case .failed, .suspended, .stopped: false
+        }
+        metrics.recordServerPoll(running: running, seconds: (ContinuousClock.now - began).seconds)
+        return status
+    }
+
+    /// Puts a ready server's route into the proxy's table.
+    func publishRoute(_ route: LiveRoute) {
+        let began = ContinuousClock.now
+        routes.publish(route)
+        metrics.recordProxyAdd(seconds: (ContinuousClock.now - began).seconds)
+    }
+
+    /// Takes a server's route out of the proxy's table, if it has one.
+    func removeRoute(_ key: Key) {
+        guard routes.route(user: key.user, server: key.server) != nil else { return }
+        let began = ContinuousClock.now
+        routes.remove(user: key.user, server: key.server)
+        metrics.recordProxyDelete(seconds: (ContinuousClock.now - began).seconds)
+    }
+
+    /// Checks the proxy's routes against the servers, as JupyterHub's `check_routes` does: every
+    /// running server has its route to its endpoint, and no route outlives its server. Repairs
+    /// what differs (which means a bug, so it is logged) and returns how many routes it changed.
+    /// Run after every activity flush and by `POST /hub/api/proxy`.
+    @discardableResult
+    public func checkRoutes() -> Int {
+        let began = ContinuousClock.now
+        defer { metrics.recordCheckRoutes(seconds: (ContinuousClock.now - began).seconds) }
+        var expected: [Key: LiveRoute] = [:]
+        for (key, server) in servers where server.lifecycle.state == .running {
+            guard let endpoint = server.endpoint else { continue }
+            expected[key] = LiveRoute(user: key.user, userID: server.userID, server: key.server, endpoint: endpoint)
+        }
+        var changed = 0
+        for route in routes.all where expected[Key(user: route.user, server: route.server)] == nil {
+            logger.warning("removing a route without a running server", metadata: ["atrium.user": "\(route.user)", "atrium.server": "\(route.server)"])
+            removeRoute(Key(user: route.user, server: route.server))
+            changed += 1
+        }
+        for (key, route) in expected where routes.route(user: key.user, server: key.server) != route {
+            logger.warning("adding the missing route of a running server", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)"])
+            publishRoute(route)
+            changed += 1
+        }
+        return changed
     }
 
     /// Drops what the manager remembers of a stopped server (before it is renamed).

@@ -90,7 +90,7 @@ extension ServerManager {
             server.started = Date()
             servers[key] = server
             if action == .publishRoute {
-                routes.publish(LiveRoute(user: key.user, userID: server.userID, server: key.server, endpoint: endpoint))
+                publishRoute(LiveRoute(user: key.user, userID: server.userID, server: key.server, endpoint: endpoint))
             }
             admission.ready(after: (ContinuousClock.now - processStarting).seconds, waiting: spawnQueue.count)
             try await persist(key, phase: .running)
@@ -103,7 +103,7 @@ extension ServerManager {
             guard current() != nil else { return }  // cancelled by a stop: the stop cleans up
             let reason = Task.isCancelled ? "the start was cancelled" : "\(error)"
             if !Task.isCancelled { admission.failed() }
-            metrics.recordSpawn(.failure, seconds: (ContinuousClock.now - began).seconds)
+            metrics.recordSpawn(.error, seconds: (ContinuousClock.now - began).seconds)
             await failStart(key, reason: reason)
         }
     }
@@ -113,7 +113,7 @@ extension ServerManager {
         _ = server.lifecycle.event(.startFailed(reason: reason))
         server.lastFailure = reason
         servers[key] = server
-        routes.remove(user: key.user, server: key.server)
+        removeRoute(key)
         logger.warning("server failed to start", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.reason": "\(reason)"])
         record(key, ProgressEvent(progress: 100, message: "Spawn failed: \(reason)", failed: true))
         if let state = server.backendState { try? await backend.stop(state) }
@@ -129,7 +129,7 @@ extension ServerManager {
         while true {
             try Task.checkCancellation()
             if await probe.check(endpoint, path: path) { return }
-            if case .failed(let reason) = await backend.status(state) { throw SpawnError(.backendFailed, reason) }
+            if case .failed(let reason) = await poll(state) { throw SpawnError(.backendFailed, reason) }
             if ContinuousClock.now >= deadline {
                 throw SpawnError(.backendFailed, "The server did not answer at \(endpoint.address) within \(settings.readyTimeout)")
             }
@@ -272,7 +272,7 @@ extension ServerManager {
         let state = servers[key]?.backendState
         try await backend.remove(key.user, key.server, state)
         await revokeToken(key)
-        routes.remove(user: key.user, server: key.server)
+        removeRoute(key)
         // Forgotten only once the store agrees, so a waiter never sees it gone before the row is.
         defer { servers[key] = nil }
         if key.server.isEmpty {

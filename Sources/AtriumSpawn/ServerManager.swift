@@ -336,7 +336,7 @@ public actor ServerManager {
         -> StopOutcome
     {
         var server = server
-        routes.remove(user: key.user, server: key.server)
+        removeRoute(key)
         let spawnTask = server.spawnTask
         if cancellingStart { spawnTask?.cancel() }
         server.spawnTask = nil

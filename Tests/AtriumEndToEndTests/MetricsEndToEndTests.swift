@@ -25,7 +25,7 @@ struct MetricsEndToEndTests {
         let before = try await scrape()
         let requestsBefore = before.value("atrium_proxy_requests_total") ?? 0
         #expect(before.value("jupyterhub_running_servers") == 1)
-        #expect(before.value("jupyterhub_server_spawn_duration_seconds_count", ["status": "success"]) == 1)
+        #expect(before.value("jupyterhub_server_spawn_duration_seconds_count", ["status": "success", "reason": ""]) == 1)
         #expect(before.value("jupyterhub_hub_startup_duration_seconds_count") == 1)
 
         for _ in 0..<3 {
