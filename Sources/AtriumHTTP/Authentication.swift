@@ -55,10 +55,15 @@ struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     /// Using the hub (a token or a session) is activity of the user, as in JupyterHub: the idle
-    /// culler's `--cull-users` reads it. Written at most once per ``activityResolution``.
+    /// culler's `--cull-users` reads it. Written to the store at most once per
+    /// ``activityResolution``; the uses between are kept by ``Hub/activity`` and written before
+    /// anyone reads `last_activity` through the API, so a user active within the culler's
+    /// timeout never looks idle to it, however short the timeout.
     private func recordUse(of user: UserRecord, now: Date) async throws {
         if user.lastActivity.map({ now.timeIntervalSince($0) > Self.activityResolution }) ?? true {
             try await hub.store.recordUserActivity(user.name, at: now)
+        } else {
+            hub.activity.touchUser(user.name, at: now)
         }
     }
 }

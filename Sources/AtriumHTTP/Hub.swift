@@ -60,14 +60,19 @@ public struct Hub: Sendable {
     public let metrics: HubMetrics
     /// The proxy's counters, shown by `/hub/metrics`; `nil` on a hub without the proxy.
     public let proxyStatistics: ProxyStatistics?
+    /// Activity not yet in the store: the proxy's, and users' uses of the hub between the
+    /// store's once-a-minute writes. Flushed before `last_activity` is answered.
+    public let activity: ActivityRecorder
     let sessions: SessionCodec
     let pages: PageRenderer
 
     public init(
         store: Store, authenticator: Authenticator, settings: HTTPSettings, manager: ServerManager? = nil,
-        spawnSettings: SpawnSettings = SpawnSettings(), proxyStatistics: ProxyStatistics? = nil, logger: Logger
+        spawnSettings: SpawnSettings = SpawnSettings(), proxyStatistics: ProxyStatistics? = nil,
+        activity: ActivityRecorder = ActivityRecorder(), logger: Logger
     ) throws {
         self.store = store
+        self.activity = activity
         self.manager = manager
         self.metrics = manager?.metrics ?? HubMetrics()
         self.proxyStatistics = proxyStatistics

@@ -40,6 +40,7 @@ struct UsersAPI {
             throw APIError.forbidden("Action is not authorized with current scopes; requires any of [list:users]")
         }
         let page = try PageRequest(request, settings: hub.settings)
+        try await hub.activity.flushUsers(to: hub.store)  // last_activity as of now (the culler reads it)
         var query = UserQuery()
         query.offset = page.offset
         query.limit = page.limit
@@ -97,6 +98,7 @@ struct UsersAPI {
 
     func get(_ request: Request, context: HubRequestContext) async throws -> Response {
         let name = try Self.pathName(context)
+        try await hub.activity.flushUsers(to: hub.store)
         let user = try await hub.store.user(named: name)
         let identity = try context.require(["read:users", "read:users:name", "read:servers"], user: name, groups: user?.groups ?? [])
         guard let user else { throw APIError.notFound("No such user: \(name)") }

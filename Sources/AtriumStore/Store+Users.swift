@@ -199,6 +199,17 @@ extension Store {
         ).run()
     }
 
+    /// ``recordUserActivity(_:at:)`` for many users, in one transaction.
+    public func recordUserActivity(_ batch: [String: Date]) async throws {
+        try await transaction { db in
+            for (name, date) in batch {
+                try await db.raw(
+                    "UPDATE users SET last_activity = \(bind: date.storedValue) WHERE name = \(bind: name) AND (last_activity IS NULL OR last_activity < \(bind: date.storedValue))"
+                ).run()
+            }
+        }
+    }
+
     /// Deletes a user and, through foreign keys, their tokens, memberships and server rows.
     /// Returns false when there was no such user.
     @discardableResult
