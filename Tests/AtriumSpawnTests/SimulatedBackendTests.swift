@@ -20,7 +20,9 @@ struct SimulatedBackendTests {
         configuration.stopDelay = 0.001
         var settings = SpawnSettings()
         settings.concurrentSpawnLimit = limit
-        settings.slowSpawnTimeout = .seconds(30)
+        // The answer waits for the start's outcome however loaded the machine is: a start still
+        // queued after a shorter wait would answer "pending" and count as neither.
+        settings.slowSpawnTimeout = .seconds(600)
         return ServerManager(
             store: store, backend: AnyBackend(SimulatedBackend(configuration: configuration, endpoint: endpoint, logger: logger)),
             settings: settings, probe: HTTPReadinessProbe(client: .shared), logger: logger)
@@ -39,7 +41,10 @@ struct SimulatedBackendTests {
             let manager = Self.manager(store: store, endpoint: endpoint, failureRate: 0.2, limit: 20)
             let outcomes = await withTaskGroup(of: Bool.self) { group in
                 for user in users {
-                    group.addTask { (try? await manager.start(user: user, serverName: "")) != nil }
+                    group.addTask {
+                        if case .ready = try? await manager.start(user: user, serverName: "") { return true }
+                        return false
+                    }
                 }
                 return await group.reduce(into: [Bool]()) { $0.append($1) }
             }
