@@ -46,4 +46,15 @@ if [ "$(id -u)" = 0 ]; then
     "$env/bin/pip" install -q --disable-pip-version-check jupyterlab jupyter-server ipykernel
   fi
 fi
+# JupyterHub's own tools, unmodified, in an environment of their own (tests/compat): the
+# `jupyterhub` package 6.1.1 (its metrics are the contract of /hub/metrics), IBM's
+# hub-stress-test.py's needs (requests with urllib3<2, which the browser tests' selenium cannot
+# share), jupyterhub-idle-culler and pytest.
+compat_env=$("$(dirname "$0")/compat-env.sh")
+if ! "$compat_env/bin/python" -c "import jupyterhub, urllib3, requests, pytest, jupyterhub_idle_culler, sys; sys.exit(jupyterhub.__version__ != '6.1.1' or not urllib3.__version__.startswith('1.'))" >/dev/null 2>&1; then
+  echo "installing JupyterHub 6.1.1's tools into $compat_env (the compatibility tests)"
+  mkdir -p "$(dirname "$compat_env")"
+  /usr/bin/python3 -m venv "$compat_env"
+  "$compat_env/bin/pip" install -q --disable-pip-version-check "jupyterhub==6.1.1" "urllib3<2" requests pytest jupyterhub-idle-culler
+fi
 echo "test prerequisites installed"

@@ -58,9 +58,28 @@ if [ "$#" -eq 0 ]; then
   done
 fi
 
+# JupyterHub compatibility: JupyterHub 6.1.1's own REST-API tests ported to drive the binary
+# (tests/compat), the unmodified hub-stress-test.py and jupyterhub-idle-culler, on SQLite and
+# PostgreSQL, in the Python environment scripts/install-test-deps.sh makes for them.
+compat_status=skipped
+if [ "$#" -eq 0 ]; then
+  compat_env=$(scripts/compat-env.sh)
+  if [ -x "$compat_env/bin/python" ]; then
+    echo "== compatibility: tests/compat"
+    compat_status=passed
+    "$compat_env/bin/python" -m pytest -q -p no:cacheprovider tests/compat || compat_status=FAILED
+  elif [ "${CI:-}" = "true" ]; then
+    echo "compatibility tests: $compat_env is missing (scripts/install-test-deps.sh makes it)" >&2
+    compat_status=FAILED
+  else
+    echo "compatibility tests skipped: run scripts/install-test-deps.sh to make $compat_env" >&2
+  fi
+fi
+
 echo "== summary"
 if [ "$swift_status" -eq 0 ]; then echo "swift test: passed"; else echo "swift test: FAILED (exit $swift_status)"; fi
 if [ "$#" -eq 0 ]; then
   if [ "${#browser_failed[@]}" -eq 0 ]; then echo "browser tests: passed"; else echo "browser tests: FAILED: ${browser_failed[*]}"; fi
+  echo "compatibility tests: $compat_status"
 fi
-[ "$swift_status" -eq 0 ] && [ "${#browser_failed[@]}" -eq 0 ]
+[ "$swift_status" -eq 0 ] && [ "${#browser_failed[@]}" -eq 0 ] && [ "$compat_status" != FAILED ]

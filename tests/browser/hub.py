@@ -52,10 +52,11 @@ class Hub:
     workspaces, logs and sockets live in the temporary folder. `env` is the environment of the
     hub and of the `atrium` commands (the local backend's programs inherit its PATH). `setup`
     is called with the hub before `atrium serve` starts (to add users or tokens to the database).
+    `db` is the database (a `postgres://` URL); the default is a new SQLite file in the folder.
     """
 
     def __init__(self, admin_password="Admin-Pass-4821", extra_config="", backend="simulated", local=None, spawn=None,
-                 env=None, log_level="warning", setup=None):
+                 env=None, log_level="warning", setup=None, db=None):
         self.dir = tempfile.mkdtemp(prefix="atrium-browser-")
         self.config = os.path.join(self.dir, "atrium.yaml")
         self.backend = backend
@@ -83,7 +84,7 @@ class Hub:
         spawn_config = ("spawn:\n" + "".join(f"  {k}: {v}\n" for k, v in spawn_keys.items())) if spawn_keys else ""
         with open(self.config, "w") as f:
             f.write(
-                f"db: {self.dir}/atrium.sqlite\n"
+                f"db: {db or self.dir + '/atrium.sqlite'}\n"
                 f"cookie_secret_file: {self.dir}/cookie_secret\n"
                 + backend_config + spawn_config +
                 "auth:\n  bcrypt_cost: 4\n"
