@@ -53,10 +53,11 @@ class Hub:
     hub and of the `atrium` commands (the local backend's programs inherit its PATH). `setup`
     is called with the hub before `atrium serve` starts (to add users or tokens to the database).
     `db` is the database (a `postgres://` URL); the default is a new SQLite file in the folder.
+    `simulated` adds keys of the `simulated:` section (e.g. `{"start_delay_max": "3s"}`).
     """
 
     def __init__(self, admin_password="Admin-Pass-4821", extra_config="", backend="simulated", local=None, spawn=None,
-                 env=None, log_level="warning", setup=None, db=None):
+                 env=None, log_level="warning", setup=None, db=None, simulated=None):
         self.dir = tempfile.mkdtemp(prefix="atrium-browser-")
         self.config = os.path.join(self.dir, "atrium.yaml")
         self.backend = backend
@@ -71,7 +72,9 @@ class Hub:
         self.process = None
         self.output = []
         if backend == "simulated":
-            backend_config = "backend: simulated\nsimulated:\n  start_delay_min: 300ms\n  start_delay_max: 800ms\n"
+            simulated_keys = {"start_delay_min": "300ms", "start_delay_max": "800ms"}
+            simulated_keys.update(simulated or {})
+            backend_config = "backend: simulated\nsimulated:\n" + "".join(f"  {k}: {v}\n" for k, v in simulated_keys.items())
         elif backend == "local":
             local_keys = {"workspaces_root": f"{self.dir}/workspaces", "log_dir": f"{self.dir}/logs",
                           "socket_dir": f"{self.dir}/sockets", "stop_grace_period": "5s"}
