@@ -58,6 +58,18 @@ public enum HubApplication {
         try checkPrivateFiles(configuration)
         let secret = try CookieSecret.load(path: configuration.cookieSecretFile)
         let store = try await openStore(configuration, logger: logger)
+        do {
+            try await store.probeWrite()
+        } catch {
+            // A hub that cannot write cannot log anyone in or start anything: say so now, not
+            // with a 503 on every request.
+            try? await store.close()
+            let fault = DatabaseFault.classify(error)?.description ?? "failing"
+            throw ConfigurationError(
+                key: "db",
+                problem: "the database \(configuration.db.hasPrefix("postgres") ? "server" : configuration.db) refuses writes (\(fault)): "
+                    + (fault == "read-only" ? "make the file and its folder writable by the hub's user" : "\(error)"))
+        }
         // Connections the backend holds open (the Kubernetes API client's pool), closed on every way out.
         var closeBackend: @Sendable () async -> Void = {}
         do {

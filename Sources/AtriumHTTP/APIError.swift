@@ -77,6 +77,15 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let message = error.status == .contentTooLarge
                 ? "Request body too large (limit \(context.maxUploadSize) bytes)" : error.status.reasonPhrase
             throw APIError(error.status, message)
+        } catch let error where DatabaseFault.classify(error) != nil {
+            // Nobody's mistake and not a bug: the database is full, read-only or away. 503 with
+            // the class, so clients retry and operators see what to fix.
+            let fault = DatabaseFault.classify(error)!
+            context.logger.error(
+                "request failed: database \(fault)", metadata: ["atrium.request": "\(context.id)", "atrium.error": "\(String(reflecting: error))"])
+            var api = APIError(.serviceUnavailable, "The hub's database is \(fault); try again later (request id \(context.id)).")
+            api.headers[.retryAfter] = "5"
+            throw api
         } catch {
             let id = context.id
             context.logger.error("request failed", metadata: ["atrium.request": "\(id)", "atrium.error": "\(String(reflecting: error))"])
