@@ -44,14 +44,22 @@ public enum Permissions {
     public static func scopes(of token: TokenRecord, owner: UserRecord) -> ScopeSet {
         let ownerScopes = scopes(of: owner)
         if token.scopes.isEmpty || token.scopes.contains("inherit") { return ownerScopes }
-        let requested = (try? ScopeSet(expanding: token.scopes, owner: owner.name)) ?? ScopeSet()
+        // Every token identifies its owner (JupyterHub's identify scopes), whatever else it holds.
+        let raw = token.scopes.filter { $0 != Scopes.noScope } + ["read:users:name!user", "read:users:groups!user"]
+        let requested = (try? ScopeSet(expanding: raw, owner: owner.name)) ?? ScopeSet()
         return requested.intersection(ownerScopes)
     }
 
-    /// Resolves what a client asked for when creating a token (`scopes` and/or `roles`) into
-    /// the scope strings to store. Throws a ``ScopeError`` for unknown scopes or roles, and an
-    /// ``AccountError`` when the owner does not hold a requested scope (JupyterHub answers 403).
+    /// Resolves what a client asked for when creating a token (`scopes` or `roles`, not both)
+    /// into the scope strings to store, as JupyterHub does: neither given is the `token` role
+    /// (`inherit`); an empty list given is no permission at all beyond identifying the owner
+    /// (`(no_scope)`). Throws a ``ScopeError`` for unknown scopes or roles, and an
+    /// ``AccountError`` when both are given or the owner does not hold a requested scope
+    /// (JupyterHub answers 400 to both).
     public static func requestedTokenScopes(scopes: [String]?, roles: [String]?, owner: UserRecord) throws -> [String] {
+        if scopes != nil, roles != nil {
+            throw AccountError("Can only assign one of scopes or roles when creating tokens.")
+        }
         var raw: [String] = []
         for role in roles ?? [] {
             guard let roleScopes = Scopes.defaultRoles[role] else {
@@ -60,7 +68,8 @@ public enum Permissions {
             raw += roleScopes
         }
         raw += scopes ?? []
-        if raw.isEmpty { return ["inherit"] }
+        if scopes == nil && roles == nil { return ["inherit"] }
+        if raw.isEmpty { return [Scopes.noScope] }
         if raw.contains("inherit") { return ["inherit"] }
         let requested = try ScopeSet(expanding: raw, owner: owner.name)
         let held = Self.scopes(of: owner)

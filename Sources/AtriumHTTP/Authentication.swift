@@ -48,7 +48,10 @@ struct AuthenticationMiddleware: RouterMiddleware {
     private func identity(forToken secret: String, now: Date) async throws -> Identity? {
         guard let (token, owner) = try await hub.tokenOwner(secret: secret, now: now) else { return nil }
         if token.lastActivity.map({ now.timeIntervalSince($0) > Self.activityResolution }) ?? true {
-            try await hub.store.recordTokenActivity([token.id: now])
+            // Best effort: a database that refuses writes must still let requests that only read through.
+            do { try await hub.store.recordTokenActivity([token.id: now]) } catch {
+                hub.logger.debug("could not record a token's use", metadata: ["atrium.error": "\(error)"])
+            }
         }
         try await recordUse(of: owner, now: now)
         return Identity(user: owner, scopes: Permissions.scopes(of: token, owner: owner), credential: .token(id: token.id))
@@ -61,26 +64,68 @@ struct AuthenticationMiddleware: RouterMiddleware {
     /// timeout never looks idle to it, however short the timeout.
     private func recordUse(of user: UserRecord, now: Date) async throws {
         if user.lastActivity.map({ now.timeIntervalSince($0) > Self.activityResolution }) ?? true {
-            try await hub.store.recordUserActivity(user.name, at: now)
+            do { try await hub.store.recordUserActivity(user.name, at: now) } catch {
+                // Kept for the next flush: a refused write must not refuse the request.
+                hub.activity.touchUser(user.name, at: now)
+            }
         } else {
             hub.activity.touchUser(user.name, at: now)
         }
     }
 }
 
-/// Refuses cookie-authenticated API calls that change state without a matching XSRF token.
+/// XSRF protection of the API for browser sessions, as JupyterHub's (`_xsrf_utils.py`,
+/// `apihandlers/base.py`):
+/// - a cookie-authenticated POST with a body a cross-site HTML form can send (the CORS-safelisted
+///   `text/plain`, `application/x-www-form-urlencoded`, `multipart/form-data`) loses the
+///   cookie's identity, and so gets 403 "Missing or invalid credentials". (JupyterHub drops
+///   every type but JSON; the admin panel's roster import sends `text/csv`, which no form can
+///   send and a cross-site script cannot without a preflight the hub never grants.)
+/// - a cookie-authenticated request must carry the signed `_xsrf` token (header `X-XSRFToken`,
+///   or `?_xsrf=`) unless it is a read a browser makes on its own: a page navigation, a
+///   same-origin `no-cors` fetch (an image), or a client that sends no `Sec-Fetch-Mode`. A
+///   script's `fetch` or an `EventSource` (`Sec-Fetch-Mode: cors`) is checked, GETs included.
+/// Token-authenticated requests are never checked.
 struct XSRFMiddleware: RouterMiddleware {
     typealias Context = HubRequestContext
     let hub: Hub
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if context.viaCookie, ![.get, .head, .options].contains(request.method) {
+        var context = context
+        guard context.viaCookie else { return try await next(request, context) }
+        if request.method == .post, let type = request.headers[.contentType], Self.isFormType(type) {
+            context.logger.warning("not allowing a cookie-authenticated POST with content-type \(type)")
+            context.identity = nil
+            context.viaCookie = false
+            return try await next(request, context)
+        }
+        if Self.needsCheck(request) {
             let submitted = request.headers[.init("X-XSRFToken")!] ?? request.uri.queryParameters["_xsrf"].map(String.init)
+            guard let submitted, !submitted.isEmpty else {
+                throw APIError.forbidden("'_xsrf' argument missing from \(request.method) (send the _xsrf cookie's value as the X-XSRFToken header)")
+            }
             guard hub.xsrfMatches(request, submitted: submitted) else {
-                throw APIError.forbidden("'_xsrf' argument missing or does not match the _xsrf cookie (send it as the X-XSRFToken header)")
+                throw APIError.forbidden("XSRF cookie does not match \(request.method) argument")
             }
         }
         return try await next(request, context)
+    }
+
+    /// Whether `type` is a body an HTML form on another site can send.
+    static func isFormType(_ type: String) -> Bool {
+        let essence = type.lowercased().split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+        return ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"].contains(essence)
+    }
+
+    /// JupyterHub's `_needs_check_xsrf` for a cookie-authenticated request.
+    static func needsCheck(_ request: Request) -> Bool {
+        let mode = request.headers[.init("Sec-Fetch-Mode")!] ?? "unspecified"
+        let site = request.headers[.init("Sec-Fetch-Site")!] ?? "unspecified"
+        let readOnly = [.get, .head, .options].contains(request.method)
+        if mode == "websocket" { return false }
+        if readOnly && (mode == "navigate" || mode == "unspecified") { return false }
+        if readOnly && mode == "no-cors" && site == "same-origin" { return false }
+        return true
     }
 }
 
@@ -96,9 +141,19 @@ extension HubRequestContext {
     func require(_ scopes: [String], user name: String, groups: [String] = [], server: String? = nil) throws -> Identity {
         let identity = try requireIdentity()
         guard scopes.contains(where: { identity.scopes.allows($0, user: name, groups: groups, server: server) }) else {
-            throw APIError.forbidden("Action is not authorized with current scopes; requires any of [\(scopes.joined(separator: ", "))]")
+            throw Self.refusal(scopes, identity)
         }
         return identity
+    }
+
+    /// As JupyterHub's `needs_scope`: a credential that holds one of the scopes, but filtered
+    /// to other resources, gets the same 404 as for a resource that does not exist, so nobody
+    /// learns which names exist; one that lacks them entirely gets 403.
+    static func refusal(_ scopes: [String], _ identity: Identity) -> APIError {
+        if scopes.contains(where: { identity.scopes.hasAny($0) }) {
+            return APIError.notFound("No access to resources or resources not found")
+        }
+        return APIError.forbidden("Action is not authorized with current scopes; requires any of [\(scopes.joined(separator: ", "))]")
     }
 
     /// Requires any of `scopes` without a filter.
@@ -116,7 +171,7 @@ extension HubRequestContext {
     func require(_ scopes: [String], group name: String) throws -> Identity {
         let identity = try requireIdentity()
         guard scopes.contains(where: { identity.scopes.allowsGroup($0, group: name) }) else {
-            throw APIError.forbidden("Action is not authorized with current scopes; requires any of [\(scopes.joined(separator: ", "))]")
+            throw Self.refusal(scopes, identity)
         }
         return identity
     }

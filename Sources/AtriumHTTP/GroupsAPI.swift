@@ -28,20 +28,27 @@ struct GroupsAPI {
         let identity = try context.requireIdentity()
         let page = try PageRequest(request, settings: hub.settings)
         var names: Set<String>?
-        switch identity.scopes.entries["list:groups"] ?? identity.scopes.entries["read:groups:name"] {
+        // JupyterHub's `needs_scope('list:groups', post_filter=True)`; a filter other than
+        // `!group=` cannot select groups, and is refused as JupyterHub refuses it.
+        switch identity.scopes.entries["list:groups"] {
         case nil: throw APIError.forbidden("Action is not authorized with current scopes; requires any of [list:groups]")
         case .all?: names = nil
-        case .only(let filters)?: names = Set(filters.compactMap { if case .group(let g) = $0 { g } else { nil } })
+        case .only(let filters)?:
+            let groups = filters.compactMap { if case .group(let g) = $0 { g } else { nil } }
+            guard groups.count == filters.count else {
+                throw APIError.forbidden("list:groups may only be filtered by group (!group=NAME)")
+            }
+            names = Set(groups)
         }
         let (groups, total) = try await hub.store.groups(offset: page.offset, limit: page.limit, names: names)
-        return page.response(groups.map(Models.group), total: total, request: request)
+        return page.response(groups.map { Models.group($0, identity: identity) }, total: total, request: request)
     }
 
     func get(_ request: Request, context: HubRequestContext) async throws -> Response {
         let name = try UsersAPI.pathName(context)
-        try context.require(["read:groups", "read:groups:name"], group: name)
+        let identity = try context.require(["read:groups", "read:groups:name", "read:roles:groups"], group: name)
         guard let group = try await hub.store.group(named: name) else { throw APIError.notFound("No such group: \(name)") }
-        return JSONResponse.make(Models.group(group))
+        return JSONResponse.make(Models.group(group, identity: identity))
     }
 
     private func members(_ body: JSONBody) throws -> [String] {
@@ -57,7 +64,7 @@ struct GroupsAPI {
         }
         let names = try raw.map(Self.validName)
         let groups = try await hub.store.createGroups(names, members: try await knownUsers(try members(body)))
-        return JSONResponse.make(.array(groups.map(Models.group)), status: .created)
+        return JSONResponse.make(.array(groups.map { Models.group($0, identity: context.identity) }), status: .created)
     }
 
     func createOne(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -67,7 +74,7 @@ struct GroupsAPI {
         try body.only(["users"])
         let groups = try await hub.store.createGroups([name], members: try await knownUsers(try members(body)))
         guard let group = groups.first else { throw APIError.notFound("No such group: \(name)") }
-        return JSONResponse.make(Models.group(group), status: .created)
+        return JSONResponse.make(Models.group(group, identity: context.identity), status: .created)
     }
 
     func rename(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -79,7 +86,7 @@ struct GroupsAPI {
         let newName = try Self.validName(newRaw)
         if newName != name { try await hub.store.renameGroup(name, to: newName) }
         guard let group = try await hub.store.group(named: newName) else { throw APIError.notFound("No such group: \(newName)") }
-        return JSONResponse.make(Models.group(group))
+        return JSONResponse.make(Models.group(group, identity: context.identity))
     }
 
     func delete(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -116,7 +123,7 @@ struct GroupsAPI {
         let users = try await knownUsers(try members(body))
         if add { try await hub.store.addMembers(users, toGroup: name) } else { try await hub.store.removeMembers(users, fromGroup: name) }
         guard let group = try await hub.store.group(named: name) else { throw APIError.notFound("No such group: \(name)") }
-        return JSONResponse.make(Models.group(group))
+        return JSONResponse.make(Models.group(group, identity: context.identity))
     }
 
     func setProperties(_ request: Request, context: HubRequestContext) async throws -> Response {
@@ -125,6 +132,6 @@ struct GroupsAPI {
         let body = try await JSONBody.read(request, context: context)
         try await hub.store.setGroupProperties(name, .object(body.fields))
         guard let group = try await hub.store.group(named: name) else { throw APIError.notFound("No such group: \(name)") }
-        return JSONResponse.make(Models.group(group))
+        return JSONResponse.make(Models.group(group, identity: context.identity))
     }
 }

@@ -1,5 +1,6 @@
 import AtriumAuth
 import AtriumModel
+import AtriumStore
 import Foundation
 import Hummingbird
 
@@ -13,6 +14,8 @@ struct HubAPI {
         api.get("user", use: whoami)
         api.get("health", use: health)
         api.get("authorizations/token/:token", use: tokenOwner)
+        api.get("authorizations/cookie/:cookie_name/:cookie_value", use: cookieOwner)
+        api.get("authorizations/cookie/:cookie_name", use: cookieOwner)
         api.get("proxy", use: proxyRoutes)
         api.post("shutdown", use: shutdown)
         api.post("proxy", use: proxyCheck)
@@ -58,12 +61,16 @@ struct HubAPI {
             context.logger.error("health check: backend unhealthy", metadata: ["atrium.error": "\(problem)"])
             return JSONResponse.make(.object(["status": .string("unhealthy"), "message": .string("workspace backend unavailable")]), status: .serviceUnavailable)
         }
+        // A write, not only a read: a full disk or a read-only database still answers reads.
         do {
-            _ = try await hub.store.userCount()
+            try await hub.store.probeWrite()
             return JSONResponse.make(.object(["status": .string("ok")]))
         } catch {
-            context.logger.error("health check: database unreachable", metadata: ["atrium.error": "\(error)"])
-            return JSONResponse.make(.object(["status": .string("unhealthy"), "message": .string("database unreachable")]), status: .serviceUnavailable)
+            let fault = DatabaseFault.classify(error)?.description ?? "unreachable"
+            context.logger.error("health check: database \(fault)", metadata: ["atrium.error": "\(String(reflecting: error))"])
+            return JSONResponse.make(
+                .object(["status": .string("unhealthy"), "message": .string("database \(fault)"), "database": .string(fault)]),
+                status: .serviceUnavailable)
         }
     }
 
@@ -86,6 +93,28 @@ struct HubAPI {
         model["name"] = .string(owner.name)
         model["groups"] = .array(owner.groups.sorted().map(JSONValue.string))
         return JSONResponse.make(.object(model))
+    }
+
+    /// `GET /hub/api/authorizations/cookie/{name}[/{value}]`: whose browser session a cookie
+    /// value is (deprecated in JupyterHub 2.0 for OAuth, still served there). Token-authenticated
+    /// only; the value comes from the path, or from the body (the older form). 404 for another
+    /// cookie's name or a value that is no live session. The model is filtered by the token's
+    /// scopes.
+    func cookieOwner(_ request: Request, context: HubRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        guard case .token = identity.credential else { throw APIError.forbidden("This endpoint needs an API token") }
+        context.logger.warning("/authorizations/cookie is deprecated (as in JupyterHub 2.0): use /hub/api/user with OAuth tokens")
+        let name = context.parameters.get("cookie_name").map { $0.removingPercentEncoding ?? $0 } ?? ""
+        var value = context.parameters.get("cookie_value").map { $0.removingPercentEncoding ?? $0 }
+        if value == nil {
+            let body = try await request.body.collect(upTo: 16 * 1024)
+            value = String(decoding: body.readableBytesView, as: UTF8.self)
+        }
+        guard name == SessionCodec.cookieName, let value, !value.isEmpty,
+            let user = try await hub.sessionUser(cookie: value)
+        else { throw APIError.notFound("No such session") }
+        let servers = try await hub.store.servers(ofUserIDs: [user.id])[user.id] ?? []
+        return JSONResponse.make(Models.user(user, servers: servers, identity: identity, includeStopped: false))
     }
 
     /// `POST /hub/api/shutdown` (scope `shutdown`): a clean stop of the hub, as JupyterHub's.

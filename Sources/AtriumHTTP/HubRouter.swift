@@ -39,6 +39,10 @@ struct VersionHeaderMiddleware<Context: RequestContext>: RouterMiddleware {
             response = try error.response(from: request, context: context)
         }
         response.headers[HTTPField.Name("X-JupyterHub-Version")!] = version
+        // As JupyterHub's API handlers: nothing an API answer holds may be framed or run.
+        if request.uri.path.hasPrefix("/hub/api"), response.headers[.contentSecurityPolicy] == nil {
+            response.headers[.contentSecurityPolicy] = "frame-ancestors 'none'; report-uri /hub/security/csp-report; default-src 'none'"
+        }
         return response
     }
 }

@@ -41,6 +41,7 @@ enum Models {
         }
         var o: [String: JSONValue] = [
             "name": .string(s.name),
+            "display_name": .string(s.displayName ?? s.name),
             "full_name": .string("\(s.userName)/\(s.name)"),
             "ready": .bool(ready),
             "pending": pending,
@@ -55,7 +56,8 @@ enum Models {
             "atrium_phase": .string(s.phase.rawValue),
         ]
         // Only the backend's part: the proxy secret and the server token id stay in the hub.
-        o["state"] = includeState ? (s.state.objectValue?["backend"] ?? .object([:])) : .null
+        // Without admin:server_state the key is left out, as JupyterHub leaves it.
+        if includeState { o["state"] = s.state.objectValue?["backend"] ?? .object([:]) }
         // Why it failed (a crash, "out of memory"), for admins: users get a generic message.
         if includeState, s.phase == .failed, case .string(let reason)? = s.state.objectValue?["failure"] {
             o["atrium_failure"] = .string(reason)
@@ -70,63 +72,84 @@ enum Models {
         [.pending, .running, .stopping, .failed].contains(s.phase)
     }
 
-    /// The User model as `identity` may see it: names for `read:users:name`, the rest with
-    /// `read:users`, servers with `read:servers`.
+    /// JupyterHub's access map for the User model (`apihandlers/base.py` `user_model`): the
+    /// keys each scope shows.
+    static let userAccess: [(scope: String, keys: Set<String>)] = [
+        ("read:users", ["kind", "name", "user_info", "admin", "roles", "groups", "server", "pending", "created", "last_activity", "approval"]),
+        ("read:users:name", ["kind", "name", "user_info", "admin"]),
+        ("read:users:groups", ["kind", "name", "groups"]),
+        ("read:users:activity", ["kind", "name", "last_activity"]),
+        ("read:servers", ["kind", "name", "servers"]),
+        ("read:roles:users", ["kind", "name", "roles", "admin"]),
+        ("admin:auth_state", ["kind", "name", "auth_state"]),
+    ]
+
+    /// The User model as `identity` may see it, key by key as JupyterHub filters it; servers
+    /// each as `read:servers` reaches them. `includeStopped` lists stopped servers too (the
+    /// default server always, as JupyterHub's model always has it).
     static func user(_ u: UserRecord, servers: [ServerRecord], identity: Identity, includeStopped: Bool) -> JSONValue {
         let scopes = identity.scopes
-        var o: [String: JSONValue] = ["kind": .string("user"), "name": .string(u.name)]
         let groups = u.groups
-        if scopes.allows("read:users", user: u.name, groups: groups) {
-            o["admin"] = .bool(u.admin)
-            o["roles"] = .array(Permissions.roles(of: u).map(JSONValue.string))
-            o["groups"] = .array(groups.map(JSONValue.string))
-            o["created"] = date(u.created)
-            o["last_activity"] = date(u.lastActivity)
-            o["approval"] = .string(u.approval.rawValue)
-            o["user_info"] = .object([:])
-            o["auth_state"] = .null
-            let defaultServer = servers.first { $0.name.isEmpty }
-            o["server"] = defaultServer.flatMap { $0.phase == .running ? .string(serverURL(user: u.name, server: "")) : nil } ?? .null
-            let pendingDefault: JSONValue
-            switch defaultServer?.phase {
-            case .pending?: pendingDefault = .string("spawn")
-            case .stopping?: pendingDefault = .string("stop")
-            default: pendingDefault = .null
-            }
-            o["pending"] = pendingDefault
-        } else if scopes.allows("read:users:activity", user: u.name, groups: groups) {
-            o["last_activity"] = date(u.lastActivity)
+        var allowed: Set<String> = []
+        for (scope, keys) in userAccess where scopes.allows(scope, user: u.name, groups: groups) { allowed.formUnion(keys) }
+        let defaultServer = servers.first { $0.name.isEmpty }
+        var all: [String: JSONValue] = [
+            "kind": .string("user"), "name": .string(u.name), "admin": .bool(u.admin),
+            "roles": .array(Permissions.roles(of: u).map(JSONValue.string)), "groups": .array(groups.map(JSONValue.string)),
+            "server": defaultServer.flatMap { $0.phase == .running ? .string(serverURL(user: u.name, server: "")) : nil } ?? .null,
+            "created": date(u.created), "last_activity": date(u.lastActivity), "approval": .string(u.approval.rawValue),
+            "user_info": .null, "auth_state": .null,
+        ]
+        switch defaultServer?.phase {
+        case .pending?: all["pending"] = .string("spawn")
+        case .stopping?: all["pending"] = .string("stop")
+        default: all["pending"] = .null
         }
-        if scopes.allows("read:users:groups", user: u.name, groups: groups) {
-            o["groups"] = .array(groups.map(JSONValue.string))
+        var o = all.filter { allowed.contains($0.key) }
+        var listed = servers
+        if includeStopped, defaultServer == nil { listed.insert(ServerRecord(userID: u.id, userName: u.name, name: ""), at: 0) }
+        var map: [String: JSONValue] = [:]
+        for s in listed where (includeStopped || isListed(s)) && scopes.allows("read:servers", user: u.name, groups: groups, server: s.name) {
+            map[s.name] = server(s, includeState: scopes.allows("admin:server_state", user: u.name, groups: groups, server: s.name))
         }
-        if scopes.allows("read:servers", user: u.name, groups: groups) {
-            var map: [String: JSONValue] = [:]
-            for s in servers where includeStopped || isListed(s) {
-                map[s.name] = server(s, includeState: scopes.allows("admin:server_state", user: u.name, groups: groups))
-            }
+        if allowed.contains("servers") || !map.isEmpty {
+            o["kind"] = .string("user")
+            o["name"] = .string(u.name)
             o["servers"] = .object(map)
         }
         return .object(o)
     }
 
-    static func group(_ g: GroupRecord) -> JSONValue {
-        .object([
+    /// The Group model as `identity` may see it (JupyterHub's access map for groups).
+    static func group(_ g: GroupRecord, identity: Identity? = nil) -> JSONValue {
+        let all: [String: JSONValue] = [
             "kind": .string("group"),
             "name": .string(g.name),
             "users": .array(g.users.map(JSONValue.string)),
             "properties": g.properties == .null ? .object([:]) : g.properties,
             "roles": .array([]),
-        ])
+        ]
+        guard let scopes = identity?.scopes else { return .object(all) }
+        let access: [(String, Set<String>)] = [
+            ("read:groups", ["kind", "name", "properties", "users"]),
+            ("read:groups:name", ["kind", "name"]),
+            ("read:roles:groups", ["kind", "name", "roles"]),
+        ]
+        var allowed: Set<String> = []
+        for (scope, keys) in access where scopes.allowsGroup(scope, group: g.name) { allowed.formUnion(keys) }
+        return .object(all.filter { allowed.contains($0.key) })
     }
 
-    static func token(_ t: TokenRecord, secret: String? = nil) -> JSONValue {
+    /// The Token model. `scopes` are the token's effective scopes, expanded and bounded by its
+    /// owner (JupyterHub's `get_scopes_for(token)`), when the owner is given.
+    static func token(_ t: TokenRecord, owner: UserRecord? = nil, secret: String? = nil) -> JSONValue {
+        let scopes = owner.map { Permissions.scopes(of: t, owner: $0).strings } ?? t.scopes
         var o: [String: JSONValue] = [
             "id": .string("a\(t.id)"),
             "kind": .string("api_token"),
             "user": .string(t.userName),
             "roles": .array([]),
-            "scopes": .array(t.scopes.map(JSONValue.string)),
+            "scopes": .array(scopes.map(JSONValue.string)),
             "note": t.note.map(JSONValue.string) ?? .null,
             "created": date(t.created),
             "expires_at": date(t.expiresAt),

@@ -48,6 +48,23 @@ struct SessionCodec: Sendable {
         return Session(name: name, cookieID: cookieID, expires: expires)
     }
 
+    /// A new XSRF token: a random nonce and its signature (`nonce.hexHMAC("xsrf:" + nonce)`),
+    /// so that only the hub can make one: a value planted in the `_xsrf` cookie and sent back
+    /// with a request (a forged double submit) is refused, as JupyterHub refuses tokens it did
+    /// not sign.
+    func newXSRFToken() -> String {
+        let nonce = TokenHashing.newSalt() + TokenHashing.newSalt()
+        return nonce + "." + mac("xsrf:" + nonce)
+    }
+
+    /// Whether `value` is an XSRF token this hub signed.
+    func isSignedXSRFToken(_ value: String) -> Bool {
+        guard value.count <= 256, let dot = value.lastIndex(of: ".") else { return false }
+        let nonce = String(value[..<dot])
+        guard nonce.count >= 16 else { return false }
+        return TokenHashing.constantTimeEqual(mac("xsrf:" + nonce), String(value[value.index(after: dot)...]))
+    }
+
     private func mac(_ body: String) -> String {
         HMAC<SHA256>.authenticationCode(for: Data(body.utf8), using: key).map { String(format: "%02x", $0) }.joined()
     }
@@ -92,18 +109,18 @@ extension Hub {
     /// The request's XSRF token, and the cookie to set when the browser has none yet.
     /// Double-submit: forms carry the cookie's value in `_xsrf`, scripts in `X-XSRFToken`.
     func xsrfToken(_ request: Request) -> (token: String, cookie: Cookie?) {
-        if let existing = request.cookies[SessionCodec.xsrfCookieName]?.value, existing.count >= 32, existing.count <= 128 {
+        if let existing = request.cookies[SessionCodec.xsrfCookieName]?.value, sessions.isSignedXSRFToken(existing) {
             return (existing, nil)
         }
-        let token = TokenHashing.newSalt() + TokenHashing.newSalt() + TokenHashing.newSalt() + TokenHashing.newSalt()
+        let token = sessions.newXSRFToken()
         // Readable by the page's own scripts (they send it back in a header); SameSite keeps it home.
         let cookie = Cookie(name: SessionCodec.xsrfCookieName, value: token, path: "/", secure: secureCookies(request), httpOnly: false, sameSite: .lax)
         return (token, cookie)
     }
 
-    /// Whether `submitted` matches the browser's XSRF cookie.
+    /// Whether `submitted` matches the browser's XSRF cookie, and that is a token this hub signed.
     func xsrfMatches(_ request: Request, submitted: String?) -> Bool {
-        guard let cookie = request.cookies[SessionCodec.xsrfCookieName]?.value, cookie.count >= 32, let submitted else { return false }
+        guard let cookie = request.cookies[SessionCodec.xsrfCookieName]?.value, sessions.isSignedXSRFToken(cookie), let submitted else { return false }
         return TokenHashing.constantTimeEqual(cookie, submitted)
     }
 }

@@ -25,17 +25,33 @@ struct TokensAPI {
         guard user != nil else { throw APIError.notFound("No such user: \(name)") }
         let now = Date()
         let tokens = try await hub.store.tokens(ofUser: name).filter { $0.expiresAt.map { $0 > now } ?? true }
-        return JSONResponse.make(.object(["api_tokens": .array(tokens.map { Models.token($0) }), "oauth_tokens": .array([])]))
+        return JSONResponse.make(.object(["api_tokens": .array(tokens.map { Models.token($0, owner: user) })]))
     }
 
     func create(_ request: Request, context: HubRequestContext) async throws -> Response {
         let name = try UsersAPI.pathName(context)
         let owner = try await hub.store.user(named: name)
-        let identity = try context.require(["tokens"], user: name, groups: owner?.groups ?? [])
-        // As JupyterHub: a missing owner is 403, worded so it does not tell whether the user exists.
-        guard let owner else { throw APIError.forbidden("User \(name) not found or no permissions to generate tokens") }
         let body = try await JSONBody.read(request, context: context, allowEmpty: true)
-        try body.only(["expires_in", "note", "scopes", "roles"])
+        var context = context
+        if context.identity == nil, case .object(let auth)? = body.fields["auth"] {
+            // As JupyterHub: with no credential, the body's `auth` {username, password} logs in
+            // (lockout and failure counting included) and the token is for that user.
+            guard case .string(let username)? = auth["username"], case .string(let password)? = auth["password"] else {
+                throw APIError.badRequest("auth must hold username and password")
+            }
+            let user: UserRecord
+            do { user = try await hub.authenticator.login(name: username, password: password) } catch {
+                throw APIError.forbidden("Missing or invalid credentials.")
+            }
+            context.identity = Identity(user: user, scopes: Permissions.scopes(of: user), credential: .session)
+        }
+        let identity = try context.requireIdentity()
+        // As JupyterHub: a missing owner and one out of reach are the same 403, worded so it
+        // does not tell whether the user exists.
+        guard let owner, identity.scopes.allows("tokens", user: name, groups: owner.groups) else {
+            throw APIError.forbidden("User \(name) not found or no permissions to generate tokens")
+        }
+        // Fields JupyterHub does not read are ignored, as it ignores them.
         let expiresIn = try body.number("expires_in")
         if let expiresIn, expiresIn < 0 || expiresIn > Self.maxExpiry || !expiresIn.isFinite {
             throw APIError.badRequest("expires_in must be between 0 (no expiry) and \(Int(Self.maxExpiry)) seconds")
@@ -48,7 +64,7 @@ struct TokensAPI {
         } catch let error as ScopeError {
             throw APIError.badRequest(error.description)
         } catch let error as AccountError {
-            throw APIError.forbidden(error.message)
+            throw APIError.badRequest(error.message)
         }
         // A new token never grants more than the credential creating it holds.
         let ownerScopes = Permissions.scopes(of: owner)
@@ -60,7 +76,7 @@ struct TokensAPI {
             for: owner, scopes: scopes, note: note ?? (identity.user.name == owner.name ? "Requested via api" : "Requested via api by user \(identity.user.name)"),
             expiresIn: (expiresIn ?? 0) > 0 ? expiresIn : nil, store: hub.store)
         hub.logger.info("token created", metadata: ["atrium.user": "\(name)", "atrium.token": "a\(record.id)"])
-        return JSONResponse.make(Models.token(record, secret: secret), status: .created)
+        return JSONResponse.make(Models.token(record, owner: owner, secret: secret), status: .created)
     }
 
     private func tokenID(_ context: HubRequestContext) -> Int64? {
@@ -72,11 +88,11 @@ struct TokensAPI {
         let name = try UsersAPI.pathName(context)
         let user = try await hub.store.user(named: name)
         try context.require(["read:tokens"], user: name, groups: user?.groups ?? [])
-        guard user != nil else { throw APIError.notFound("No such user: \(name)") }
+        guard let user else { throw APIError.notFound("No such user: \(name)") }
         guard let id = tokenID(context), let token = try await hub.store.token(id: id, ofUser: name) else {
             throw APIError.notFound("No such token")
         }
-        return JSONResponse.make(Models.token(token))
+        return JSONResponse.make(Models.token(token, owner: user))
     }
 
     func delete(_ request: Request, context: HubRequestContext) async throws -> Response {

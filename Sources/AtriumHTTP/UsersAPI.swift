@@ -34,13 +34,28 @@ struct UsersAPI {
         return NameRules.canonical(decoded)
     }
 
+    /// Writes users' uses kept in memory before `last_activity` is read. Best effort: on a
+    /// database that refuses writes the reads still answer (the uses stay for the next flush).
+    func flushActivity(_ context: HubRequestContext) async {
+        do { try await hub.activity.flushUsers(to: hub.store) } catch {
+            context.logger.warning("could not write users' activity before reading it", metadata: ["atrium.error": "\(error)"])
+        }
+    }
+
     func list(_ request: Request, context: HubRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        guard identity.scopes.hasAny("list:users") || identity.scopes.hasAny("read:users:name") else {
+        // JupyterHub's `needs_scope('list:users', post_filter=True)`: a plain user (whose
+        // `read:users:name` reaches only themself) may not list users.
+        guard identity.scopes.hasAny("list:users") else {
             throw APIError.forbidden("Action is not authorized with current scopes; requires any of [list:users]")
         }
+        if case .only(let filters)? = identity.scopes.entries["list:users"],
+            filters.contains(where: { if case .server = $0 { true } else { false } })
+        {
+            throw APIError.forbidden("list:users may only be filtered by user or group (!user=NAME, !group=NAME)")
+        }
         let page = try PageRequest(request, settings: hub.settings)
-        try await hub.activity.flushUsers(to: hub.store)  // last_activity as of now (the culler reads it)
+        await flushActivity(context)  // last_activity as of now (the culler reads it)
         var query = UserQuery()
         query.offset = page.offset
         query.limit = page.limit
@@ -85,7 +100,7 @@ struct UsersAPI {
 
     /// Names reachable through filtered `list:users` scopes.
     private func visibleNames(_ identity: Identity) async throws -> Set<String> {
-        guard case .only(let filters)? = identity.scopes.entries["list:users"] ?? identity.scopes.entries["read:users:name"] else { return [] }
+        guard case .only(let filters)? = identity.scopes.entries["list:users"] else { return [] }
         var names = Set<String>()
         for filter in filters {
             switch filter {
@@ -98,9 +113,11 @@ struct UsersAPI {
 
     func get(_ request: Request, context: HubRequestContext) async throws -> Response {
         let name = try Self.pathName(context)
-        try await hub.activity.flushUsers(to: hub.store)
+        await flushActivity(context)
         let user = try await hub.store.user(named: name)
-        let identity = try context.require(["read:users", "read:users:name", "read:servers"], user: name, groups: user?.groups ?? [])
+        let identity = try context.require(
+            ["read:users", "read:users:name", "read:servers", "read:users:groups", "read:users:activity", "read:roles:users"],
+            user: name, groups: user?.groups ?? [])
         guard let user else { throw APIError.notFound("No such user: \(name)") }
         let servers = try await hub.store.servers(ofUserIDs: [user.id])[user.id] ?? []
         var model = Models.user(user, servers: servers, identity: identity, includeStopped: request.flag("include_stopped_servers"))
@@ -134,7 +151,11 @@ struct UsersAPI {
             {
                 names.append(valid)
             } else {
-                invalid.append(NameRules.escaped(String(name.prefix(64))))
+                // As JupyterHub: the names as normalized, quoted only when they hold characters
+                // that would not show.
+                let shown = Authenticator.normalize(String(name.prefix(64)))
+                let plain = shown.unicodeScalars.allSatisfy { ![.control, .format].contains($0.properties.generalCategory) && $0.value != 0x7F }
+                invalid.append(plain && !shown.isEmpty ? shown : NameRules.escaped(shown))
             }
         }
         guard invalid.isEmpty else { throw APIError.badRequest("Invalid usernames: \(invalid.joined(separator: ", "))") }
@@ -254,8 +275,11 @@ struct UsersAPI {
             guard case .string(let text) = value, let date = Timestamp.parse(text) else {
                 throw APIError.badRequest("\(field) must be an ISO-8601 timestamp")
             }
-            // JupyterHub refuses activity from the future beyond clock skew.
-            return min(date, Date())
+            // As JupyterHub: stored as given (clocks differ), except more than 59 minutes ahead.
+            guard date.timeIntervalSinceNow <= 59 * 60 else {
+                throw APIError.badRequest("Rejecting activity from more than an hour in the future: \(Timestamp.format(date))")
+            }
+            return date
         }
         // As JupyterHub: an empty body says nothing, and that is a client's mistake.
         let hasUserActivity = body.fields["last_activity"].map { $0 != .null } ?? false

@@ -104,7 +104,8 @@ extension Pages {
                 "canStart": [.stopped, .failed, .suspended].contains(s.phase), "canStop": [.running, .pending, .suspended].contains(s.phase),
                 "startLabel": s.phase == .suspended ? "Resume" : "Start",
                 "pendingSpawn": s.phase == .pending ? "true" : "false",
-                "progressURL": Models.progressURL(user: user.name, server: s.name),
+                // An EventSource cannot send headers: the XSRF token rides in the URL.
+                "progressURL": Models.progressURL(user: user.name, server: s.name) + "?_xsrf=" + xsrf,
                 "xsrf": xsrf, "hasProfiles": !profiles.isEmpty, "profiles": profiles,
             ]
             if let failure { row["failure"] = user.admin ? failure : ServersAPI.failureForUsers }

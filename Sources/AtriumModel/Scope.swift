@@ -32,7 +32,7 @@ public enum Scopes {
         "delete:servers": [],
         "tokens": ["read:tokens"],
         "read:tokens": [],
-        "admin:groups": ["groups", "delete:groups"],
+        "admin:groups": ["groups", "read:roles:groups", "delete:groups"],
         "groups": ["read:groups", "list:groups"],
         "list:groups": ["read:groups:name"],
         "read:groups": ["read:groups:name"],
@@ -56,9 +56,13 @@ public enum Scopes {
         "read:metrics": [],
     ]
 
+    /// A token's only scope when it was created with none: it identifies its owner and may do
+    /// nothing else (JupyterHub's `(no_scope)`).
+    public static let noScope = "(no_scope)"
+
     /// The scopes `self` stands for, each narrowed to the user (JupyterHub's `user` role).
     public static let selfScopes: [String] = [
-        "read:users", "users:activity", "servers", "tokens", "access:servers", "read:users:shares", "users:shares",
+        "read:users", "users:activity", "servers", "tokens", "access:servers", "users:shares", "read:shares",
     ]
 
     /// The scopes of JupyterHub's default `admin` role.

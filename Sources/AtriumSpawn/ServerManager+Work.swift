@@ -350,11 +350,20 @@ extension ServerManager {
         if phase == .failed { stored.failure = server.lastFailure }
         var record = try await store.server(userID: server.userID, name: key.server)
             ?? ServerRecord(userID: server.userID, userName: key.user, name: key.server)
+        let previousPhase = record.phase
         record.phase = phase
         record.state = stored.json
         record.url = phase == .stopped ? nil : server.baseURL
         record.started = phase == .running ? server.started : (phase == .stopped ? nil : record.started)
         record.userOptions = server.userOptions
+        // As JupyterHub: a server that becomes ready or stops is active now; a start is its
+        // user's activity too. (A stop is not: the idle culler's own stops would make the user
+        // look active and put off `cull_users`.)
+        if phase == .running || phase == .stopped, previousPhase != phase {
+            let now = Date()
+            if record.lastActivity.map({ $0 < now }) ?? true { record.lastActivity = now }
+            if phase == .running { try await store.recordUserActivity(key.user, at: now) }
+        }
         try await store.saveServer(record)
     }
 }

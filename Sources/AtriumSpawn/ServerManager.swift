@@ -139,7 +139,9 @@ public actor ServerManager {
         switch server.lifecycle.command(.start) {
         case .success(let a): action = a
         case .failure(let rejection):
-            if [.startPending, .stopPending].contains(rejection.reason) {
+            // As JupyterHub: asking again while the start is pending answers 202, it is the same start.
+            if rejection.reason == .startPending { return .pending(url: server.baseURL) }
+            if rejection.reason == .stopPending {
                 metrics.recordSpawn(.alreadyPending, seconds: (ContinuousClock.now - requested).seconds)
             }
             throw SpawnError(.rejected, "\(describe(key)) is \(rejection.reason.rawValue)")
@@ -309,7 +311,7 @@ public actor ServerManager {
         let key = Key(user: user, server: serverName)
         guard var server = servers[key] else {
             if routes.route(user: user, server: serverName) != nil { return Self.finished(readyEvent(url: Self.baseURL(user: user, server: serverName))) }
-            throw SpawnError(.rejected, "\(describe(key)) is not starting")
+            throw SpawnError(.notFound, "\(describe(key)) is not starting")
         }
         switch server.lifecycle.state {
         case .running:
@@ -325,7 +327,8 @@ public actor ServerManager {
             continuation.onTermination = { _ in Task { await self.dropListener(key, id) } }
             return stream
         default:
-            throw SpawnError(.rejected, "\(describe(key)) is not starting")
+            // As JupyterHub: a server with no start to follow is not found (404).
+            throw SpawnError(.notFound, "\(describe(key)) is not starting")
         }
     }
 
@@ -438,13 +441,18 @@ public actor ServerManager {
     }
 
     func checkNamedServerAllowed(user: String, userID: Int64) async throws {
-        guard settings.allowNamedServers else { throw SpawnError(.notAllowed, "Named servers are not enabled on this hub") }
+        guard settings.allowNamedServers else { throw SpawnError(.notAllowed, "Named servers are not enabled.") }
+        try await checkNamedServerLimit(user: user, userID: userID)
+    }
+
+    /// Refuses one more named server beyond `spawn.named_server_limit_per_user`.
+    public func checkNamedServerLimit(user: String, userID: Int64) async throws {
         guard settings.namedServerLimitPerUser > 0 else { return }
         let named = (try await store.servers(ofUserIDs: [userID])[userID] ?? []).filter { !$0.name.isEmpty }
         if named.count >= settings.namedServerLimitPerUser {
             throw SpawnError(
                 .notAllowed,
-                "User \(user) already has the maximum of \(settings.namedServerLimitPerUser) named servers. One must be deleted before a new server can be created")
+                "User \(user) already has the maximum of \(settings.namedServerLimitPerUser) named servers.  One must be deleted before a new server can be created")
         }
     }
 

@@ -86,6 +86,9 @@ extension Store {
                 """,
             ]
         },
+        Migration(version: 2, summary: "servers.display_name") { _ in
+            ["ALTER TABLE servers ADD COLUMN display_name TEXT"]
+        },
     ]
 
     /// The newest schema version this binary knows.

@@ -119,12 +119,16 @@ public struct ServerRecord: Sendable, Equatable {
     public var started: Date?
     public var lastActivity: Date?
     public var userOptions: JSONValue
+    /// What the user calls the server (JupyterHub's `display_name`); written only by
+    /// ``Store/setServerDisplayName(userID:name:displayName:)``, never by ``Store/saveServer(_:)``.
+    public var displayName: String?
 
     public init(
         id: Int64 = 0, userID: Int64, userName: String, name: String, phase: ServerPhase = .stopped,
         state: JSONValue = .object([:]), url: String? = nil, started: Date? = nil, lastActivity: Date? = nil,
-        userOptions: JSONValue = .object([:])
+        userOptions: JSONValue = .object([:]), displayName: String? = nil
     ) {
+        self.displayName = displayName
         self.id = id
         self.userID = userID
         self.userName = userName

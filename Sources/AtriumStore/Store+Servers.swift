@@ -65,6 +65,24 @@ extension Store {
         ).first().map(Self.serverRecord)
     }
 
+    /// Sets a server's display name (`nil` clears it); creates the default server's row when
+    /// it has none (it always exists in JupyterHub's model). Returns false when there is no
+    /// such named server.
+    @discardableResult
+    public func setServerDisplayName(userID: Int64, name: String, displayName: String?) async throws -> Bool {
+        try await transaction { db in
+            if name.isEmpty { try await Self.ensureDefaultServer(db, userID: userID) }
+            guard try await db.raw("SELECT id FROM servers WHERE user_id = \(bind: userID) AND name = \(bind: name)").first() != nil else { return false }
+            try await db.raw("UPDATE servers SET display_name = \(bind: displayName) WHERE user_id = \(bind: userID) AND name = \(bind: name)").run()
+            return true
+        }
+    }
+
+    /// The default server's row, stopped, unless it exists.
+    static func ensureDefaultServer(_ db: any SQLDatabase, userID: Int64) async throws {
+        try await db.raw("INSERT INTO servers (user_id, name) VALUES (\(bind: userID), '') ON CONFLICT (user_id, name) DO NOTHING").run()
+    }
+
     /// Renames a stopped server. Throws ``StoreError`` `.alreadyExists` when the new name is taken.
     public func renameServer(userID: Int64, from name: String, to newName: String) async throws {
         try await transaction { db in
@@ -110,6 +128,9 @@ extension Store {
         try await transaction { db in
             for item in activity {
                 let at = item.at.storedValue
+                // The default server always exists in JupyterHub's model: activity for one never
+                // started is kept (a stopped row), not dropped.
+                if item.server.isEmpty { try await Self.ensureDefaultServer(db, userID: item.userID) }
                 try await db.raw(
                     "UPDATE servers SET last_activity = \(bind: at) WHERE user_id = \(bind: item.userID) AND name = \(bind: item.server) AND (last_activity IS NULL OR last_activity < \(bind: at))"
                 ).run()
@@ -131,6 +152,7 @@ extension Store {
             url: try row.decode(column: "url", as: String?.self),
             started: try row.optionalDate("started"),
             lastActivity: try row.optionalDate("last_activity"),
-            userOptions: try row.json("user_options"))
+            userOptions: try row.json("user_options"),
+            displayName: try row.decode(column: "display_name", as: String?.self))
     }
 }

@@ -240,6 +240,15 @@ public struct API: Sendable {
         public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
+    /// An XSRF token the hub signed: the `_xsrf` cookie its login page sets, as a browser gets it.
+    public func xsrfToken() async throws -> String {
+        let page = try await API(base: base).call(.GET, "/hub/login")
+        for cookie in page.headers["Set-Cookie"] where cookie.hasPrefix("_xsrf=") {
+            return String(cookie.dropFirst("_xsrf=".count).prefix { $0 != ";" })
+        }
+        throw HubError("the login page set no _xsrf cookie (status \(page.status))")
+    }
+
     public func call(_ method: HTTPMethod, _ path: String, json: Any? = nil, form: String? = nil, extraHeaders: [(String, String)] = []) async throws -> Reply {
         var request = HTTPClientRequest(url: base + path)
         request.method = method

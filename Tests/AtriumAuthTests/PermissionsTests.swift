@@ -72,11 +72,16 @@ struct PermissionsTests {
         #expect(broken.entries.isEmpty, "an unreadable stored scope grants nothing")
     }
 
-    @Test("requesting roles: token and nothing mean inherit; user means self")
+    @Test("requesting roles: token and nothing mean inherit; user means self; an empty list means nothing")
     func requestedRoles() throws {
         #expect(try Permissions.requestedTokenScopes(scopes: nil, roles: ["token"], owner: alice) == ["inherit"])
         #expect(try Permissions.requestedTokenScopes(scopes: nil, roles: nil, owner: alice) == ["inherit"])
-        #expect(try Permissions.requestedTokenScopes(scopes: [], roles: [], owner: alice) == ["inherit"])
+        // As JupyterHub: an empty list given is no permission; scopes and roles together are refused.
+        #expect(try Permissions.requestedTokenScopes(scopes: [], roles: nil, owner: alice) == [Scopes.noScope])
+        #expect(try Permissions.requestedTokenScopes(scopes: nil, roles: [], owner: alice) == [Scopes.noScope])
+        #expect(throws: AccountError.self) { try Permissions.requestedTokenScopes(scopes: [], roles: [], owner: alice) }
+        let none = Permissions.scopes(of: Self.token([Scopes.noScope], of: alice), owner: alice)
+        #expect(none.strings == ["read:users:groups!user=alice", "read:users:name!user=alice"], "it only identifies its owner")
         #expect(try Permissions.requestedTokenScopes(scopes: ["read:users", "inherit"], roles: nil, owner: alice) == ["inherit"])
         #expect(try Permissions.requestedTokenScopes(scopes: nil, roles: ["user"], owner: alice) == ["self"])
         let adminRole = try Permissions.requestedTokenScopes(scopes: nil, roles: ["admin"], owner: root)

@@ -124,8 +124,9 @@ struct CullerEndToEndTests {
         #expect(made.status == 0 && !token.isEmpty)
         let whoami = try await API(base: c.hub.baseURL + "/hub/api", token: token).call(.GET, "/user")
         // whoami lists the scopes expanded (read:servers implies read:users:name), as JupyterHub does.
+        // …and, as every token, its owner's identify scope (JupyterHub's identify_scopes).
         #expect(Set((whoami.json as? [String: Any])?["scopes"] as? [String] ?? []) == [
-            "list:users", "read:users:activity", "read:servers", "delete:servers", "read:users:name",
+            "list:users", "read:users:activity", "read:servers", "delete:servers", "read:users:name", "read:users:groups!user=culler",
         ])
 
         let busy = c.keepBusy()

@@ -132,12 +132,56 @@ struct HubEndToEndTests {
         #expect(try await hub.waitForExit() == 0)
     }
 
+    @Test("a database that refuses writes: atrium serve will not start on it, and says what to fix (issue 19 item 12)")
+    func readOnlyDatabase() async throws {
+        let hub = try HubProcess()
+        defer { hub.stop() }
+        let dir = hub.directory.path
+        try "db: atrium.sqlite\ncookie_secret_file: cookie_secret\nbackend: simulated\n".write(
+            toFile: dir + "/atrium.yaml", atomically: true, encoding: .utf8)
+        let migrated = try await hub.run(["migrate", "--config", "atrium.yaml"], withErrors: true)
+        #expect(migrated.status == 0, "\(migrated.output)")
+        // The file read-only to the hub's user: root ignores file modes, so as root the hub runs
+        // as `nobody`, owner of the folder and of a file it may only read.
+        let root = getuid() == 0
+        if root { #expect(chownTree(dir, to: "nobody")) }
+        #expect(chmod(dir + "/atrium.sqlite", 0o400) == 0)
+        let serve = [HubProcess.binary, "serve", "--port", "0", "--config", "atrium.yaml"]
+        // Bounded: a hub that starts anyway is ended after 60 s, and the test fails on its output.
+        let command = ["/usr/bin/timeout", "60"] + (root ? ["runuser", "-u", "nobody", "--"] : []) + serve
+        let (status, output) = try await HubProcess.offload { () throws -> (Int32, String) in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: command[0])
+            p.arguments = Array(command.dropFirst())
+            p.currentDirectoryURL = hub.directory
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        #expect(status != 0 && status != 124, "the hub started on a read-only database: \(output)")
+        #expect(output.contains("refuses writes (read-only)"), "\(output)")
+        #expect(output.contains("writable"), "\(output)")
+    }
+
+    func chownTree(_ path: String, to user: String) -> Bool {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/chown")
+        p.arguments = ["-R", user, path]
+        guard (try? p.run()) != nil else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }
+
     @Test("signup, approval, login, password change, lockout that survives a restart")
     func signupApprovalLockout() async throws {
         let hub = try HubProcess()
         let token = try await hub.start(config: "auth:\n  max_failed_logins: 3\n  lockout_duration: 10m\n  bcrypt_cost: 4\n")
         let pages = API(base: hub.baseURL)
-        let xsrf = String(repeating: "ab", count: 20)
+        let xsrf = try await pages.xsrfToken()
         let cookie = ("Cookie", "_xsrf=\(xsrf)")
 
         let signup = try await pages.call(.POST, "/hub/signup", form: "_xsrf=\(xsrf)&username=student&password=Tr1cky-Horse&password_confirm=Tr1cky-Horse", extraHeaders: [cookie])

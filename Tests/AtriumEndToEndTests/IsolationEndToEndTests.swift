@@ -267,7 +267,7 @@ struct IsolationEndToEndTests {
         let w = try await Self.start(isolation: "system_users", local: ["create_system_users: on_approval"])
         defer { w.cleanUp() }
         let pages = API(base: w.hub.baseURL)
-        let xsrf = WorkspaceHub.xsrf
+        let xsrf = try await API(base: w.hub.baseURL).xsrfToken()
         let signup = try await pages.call(
             .POST, "/hub/signup", form: "_xsrf=\(xsrf)&username=eve&password=Tr1cky-Horse&password_confirm=Tr1cky-Horse",
             extraHeaders: [("Cookie", "_xsrf=\(xsrf)")])

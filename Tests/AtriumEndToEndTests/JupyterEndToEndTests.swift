@@ -31,7 +31,7 @@ struct JupyterEndToEndTests {
         defer { w.cleanUp() }
         try await w.addUsers(["ann"])
         let cookie = try await w.login("ann")
-        let ann = API(base: hub.baseURL, headers: [("Cookie", cookie), ("X-XSRFToken", WorkspaceHub.xsrf)])
+        let ann = API(base: hub.baseURL, headers: [("Cookie", cookie), ("X-XSRFToken", WorkspaceHub.xsrf(of: cookie))])
 
         let start = try await ann.call(.POST, "/hub/api/users/ann/server")
         #expect([201, 202].contains(start.status), "\(start.text)")

@@ -10,7 +10,6 @@ struct WorkspaceHub {
     let hub: HubProcess
     let token: String
     var api: API { API(base: hub.baseURL + "/hub/api", token: token) }
-    static let xsrf = String(repeating: "cd", count: 20)
 
     /// Writes the configuration, makes an admin token, and starts the hub.
     static func start(spawnConfig: [String] = [], stopOnShutdown: Bool = true) async throws -> WorkspaceHub {
@@ -44,14 +43,20 @@ struct WorkspaceHub {
         }
     }
 
+    /// The XSRF token in a Cookie header value that ``login(_:password:)`` returned.
+    static func xsrf(of cookie: String) -> String {
+        String(cookie.split(separator: ";")[0].dropFirst("_xsrf=".count))
+    }
+
     /// Logs in through the form and returns the Cookie header value for the session.
     func login(_ name: String, password: String = "Corr3ct-Horse") async throws -> String {
         let pages = API(base: hub.baseURL)
+        let xsrf = try await pages.xsrfToken()
         let reply = try await pages.call(
-            .POST, "/hub/login", form: "_xsrf=\(Self.xsrf)&username=\(name)&password=\(password)",
-            extraHeaders: [("Cookie", "_xsrf=\(Self.xsrf)")])
+            .POST, "/hub/login", form: "_xsrf=\(xsrf)&username=\(name)&password=\(password)",
+            extraHeaders: [("Cookie", "_xsrf=\(xsrf)")])
         let session = try #require(reply.headers["Set-Cookie"].first { $0.hasPrefix("atrium-session=") }, "login failed: \(reply.status)")
-        return "_xsrf=\(Self.xsrf); " + session.split(separator: ";")[0]
+        return "_xsrf=\(xsrf); " + session.split(separator: ";")[0]
     }
 
     /// The stored server model (admin view, with the backend state).
@@ -80,7 +85,7 @@ struct WorkspaceEndToEndTests {
         defer { w.cleanUp() }
         try await w.addUsers(["alice", "bob"])
         let alice = try await w.login("alice")
-        let aliceAPI = API(base: w.hub.baseURL + "/hub/api", headers: [("Cookie", alice), ("X-XSRFToken", WorkspaceHub.xsrf)])
+        let aliceAPI = API(base: w.hub.baseURL + "/hub/api", headers: [("Cookie", alice), ("X-XSRFToken", WorkspaceHub.xsrf(of: alice))])
 
         let start = try await aliceAPI.call(.POST, "/users/alice/server")
         #expect(start.status == 201, "\(start.text)")
@@ -96,7 +101,7 @@ struct WorkspaceEndToEndTests {
         // What the workspace saw: the secret instead of the hub's credentials, forwarding headers.
         let seen = try #require((try await pages.call(.GET, "/user/alice/headers", extraHeaders: [("Cookie", alice + "; theme=dark")])).json as? [String: Any])
         let headers = try #require(seen["headers"] as? [String: [String]])
-        #expect(headers["cookie"] == ["_xsrf=\(WorkspaceHub.xsrf); theme=dark"])
+        #expect(headers["cookie"] == ["\(alice.split(separator: ";")[0]); theme=dark"])
         #expect(headers["authorization"]?.first?.hasPrefix("token ") == true)
         #expect(headers["x-forwarded-for"] == ["127.0.0.1"])
 

@@ -13,7 +13,7 @@ import Testing
 /// files, approval), through Hummingbird's test client.
 @Suite("Admin panel routes")
 struct AdminRouteTests {
-    static let xsrf = String(repeating: "x", count: 40)
+    static let xsrf = TestHub.xsrf
 
     struct Fixture: Sendable {
         let store: Store

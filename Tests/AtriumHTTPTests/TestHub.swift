@@ -6,6 +6,9 @@ import Logging
 /// A hub over an in-memory store for route tests: an admin `root` and a user `alice`, each
 /// with an `inherit` token (and the password hash given, if any).
 struct TestHub {
+    /// An XSRF token signed with the test hubs' cookie secret (forms and scripts send it back).
+    static let xsrf = SessionCodec(secret: Array(repeating: 7, count: 32), lifetime: 3600).newXSRFToken()
+
     let store: Store
     let hub: Hub
     let adminToken: String

@@ -93,7 +93,7 @@ class HubClient:
         assert r.status_code == 200, (r.status_code, r.text)
         return r.json()
 
-    def wait_for_server(self, name, server="", ready=True, timeout=60):
+    def wait_for_server(self, name, server="", ready=True, timeout=180):
         """Polls until the server is ready (or, with ready=False, gone); bounded by `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
