@@ -291,6 +291,9 @@ public enum ConfigurationKeys {
             show: { "\($0.auth.passwordPolicy.rejectCommon)" }) { c, v throws(ConfigurationError) in c.auth.passwordPolicy.rejectCommon = try v.bool() },
         key("auth.max_failed_logins", "integer 0–1000", "Failed logins within auth.failure_window that lock a name (0: never lock).",
             show: { "\($0.auth.maxFailedLogins)" }) { c, v throws(ConfigurationError) in c.auth.maxFailedLogins = try v.int(0...1000) },
+        key("auth.max_failed_logins_per_address", "integer 0–100000",
+            "Failed logins within auth.failure_window from one network address, under any names, that lock the address out (0: never).",
+            show: { "\($0.auth.maxFailedLoginsPerAddress)" }) { c, v throws(ConfigurationError) in c.auth.maxFailedLoginsPerAddress = try v.int(0...100_000) },
         key("auth.lockout_duration", "duration", "How long a locked name stays locked.", show: { $0.auth.lockoutDuration.configText }) { c, v throws(ConfigurationError) in
             c.auth.lockoutDuration = try v.duration()
         },

@@ -28,6 +28,10 @@ public struct AuthConfiguration: Sendable, Equatable {
     public var passwordPolicy = PasswordPolicy()
     /// Failed logins (within ``failureWindow``) that lock a name. 0 disables lockout. Default: 5.
     public var maxFailedLogins = 5
+    /// Failed logins (within ``failureWindow``) from one network address, whatever the names,
+    /// that lock that address out (guessing under many names, or the one shared password).
+    /// 0 disables. Default: 50 (a class behind one NAT address mistypes too).
+    public var maxFailedLoginsPerAddress = 50
     /// How long a lockout lasts. Default: 10 minutes.
     public var lockoutDuration: Duration = .seconds(600)
     /// Failures further apart than this start the count again. Default: 10 minutes.

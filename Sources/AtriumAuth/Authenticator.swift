@@ -2,6 +2,7 @@ import AtriumModel
 import AtriumStore
 import Foundation
 import Logging
+import Synchronization
 
 /// Why a login was refused. The message is safe to show on the login page; it never tells
 /// whether a name exists.
@@ -53,12 +54,56 @@ public struct Authenticator: Sendable {
 
     /// Logs `name` in with `password`, returning the user or throwing a ``LoginRefusal``.
     /// Failures count towards a lockout, kept in the store.
-    public func login(name rawName: String, password: String, now: Date = Date()) async throws -> UserRecord {
+    ///
+    /// Two throttles: by name (``AuthConfiguration/maxFailedLogins``) and by the client's
+    /// network `address` (``AuthConfiguration/maxFailedLoginsPerAddress``, failures under any
+    /// names: guessing many names, or the one shared password). A locked login is refused
+    /// without its password being checked, so a lock is no oracle. One exception keeps admins
+    /// from being locked out by an attacker: an admin coming from an address they logged in
+    /// from before (since the hub started) has the password checked, and the right one lifts
+    /// the locks. `atrium user unlock` lifts them too.
+    public func login(name rawName: String, password: String, address: String? = nil, now: Date = Date()) async throws -> UserRecord {
         let name = Self.normalize(rawName)
         guard (try? UserName(name)) != nil else { throw LoginRefusal.invalidCredentials }
-        if let failures = try await store.loginFailures(name), let until = failures.lockedUntil, until > now {
-            throw LoginRefusal.lockedOut(until: until)
+        let addressKey = address.map(Self.addressKey)
+        var lockedUntil: Date?
+        for key in [name] + (addressKey.map { [$0] } ?? []) {
+            if let failures = try await store.loginFailures(key), let until = failures.lockedUntil, until > now {
+                lockedUntil = max(lockedUntil ?? until, until)
+            }
         }
+        if let lockedUntil, !(address.map { knownAdminAddress(name: name, address: $0) } ?? false) {
+            throw LoginRefusal.lockedOut(until: lockedUntil)
+        }
+        let user = try await checkCredentials(name: name, password: password, addressKey: addressKey, now: now)
+        if user.admin, let address { rememberAdminAddress(name: name, address: address) }
+        if let addressKey, lockedUntil != nil { try await store.clearLoginFailures(addressKey) }
+        return user
+    }
+
+    /// The `login_failures` key of a network address: never a user name (names have no `/`).
+    public static func addressKey(_ address: String) -> String { "/address/" + address }
+
+    /// Admins' addresses of successful logins since the hub started (a few per admin).
+    final class KnownAddresses: Sendable {
+        let byName = Mutex<[String: [String]]>([:])
+    }
+
+    private let adminAddresses = KnownAddresses()
+
+    private func knownAdminAddress(name: String, address: String) -> Bool {
+        adminAddresses.byName.withLock { $0[name]?.contains(address) ?? false }
+    }
+
+    private func rememberAdminAddress(name: String, address: String) {
+        adminAddresses.byName.withLock { known in
+            var list = known[name, default: []].filter { $0 != address }
+            list.append(address)
+            known[name] = Array(list.suffix(8))
+        }
+    }
+
+    private func checkCredentials(name: String, password: String, addressKey: String?, now: Date) async throws -> UserRecord {
         let user: UserRecord
         switch configuration.mode {
         case .native:
@@ -66,12 +111,12 @@ public struct Authenticator: Sendable {
             let hash: String
             if let stored = existing?.passwordHash { hash = stored } else { hash = try await hasher.decoyHash() }
             let ok = try await hasher.verify(password, hash: hash)
-            guard ok, let existing, existing.passwordHash != nil else { try await fail(name, now) }
+            guard ok, let existing, existing.passwordHash != nil else { try await fail(name, addressKey, now) }
             user = existing
         case .sharedPassword:
             let isAdmin = configuration.adminUsers.contains(name)
             let expected = isAdmin ? configuration.adminPassword : configuration.sharedPassword
-            guard let expected, TokenHashing.constantTimeEqual(password, expected) else { try await fail(name, now) }
+            guard let expected, TokenHashing.constantTimeEqual(password, expected) else { try await fail(name, addressKey, now) }
             guard configuration.permits(name) else { throw LoginRefusal.notAllowed }
             if let existing = try await store.user(named: name) {
                 user = existing
@@ -91,12 +136,23 @@ public struct Authenticator: Sendable {
         return user
     }
 
-    private func fail(_ name: String, _ now: Date) async throws -> Never {
+    private func fail(_ name: String, _ addressKey: String?, _ now: Date) async throws -> Never {
         let record = try await store.recordLoginFailure(
             name, now: now, limit: configuration.maxFailedLogins,
             window: configuration.failureWindow.seconds, lockout: configuration.lockoutDuration.seconds)
-        logger.notice("login failed", metadata: ["atrium.user": "\(name)", "atrium.failures": "\(record.count)"])
-        if let until = record.lockedUntil, until > now { throw LoginRefusal.lockedOut(until: until) }
+        var lockedUntil = record.lockedUntil
+        var byAddress = 0
+        if let addressKey, configuration.maxFailedLoginsPerAddress > 0 {
+            let forAddress = try await store.recordLoginFailure(
+                addressKey, now: now, limit: configuration.maxFailedLoginsPerAddress,
+                window: configuration.failureWindow.seconds, lockout: configuration.lockoutDuration.seconds)
+            byAddress = forAddress.count
+            if let until = forAddress.lockedUntil { lockedUntil = max(lockedUntil ?? until, until) }
+        }
+        logger.notice(
+            "login failed",
+            metadata: ["atrium.user": "\(name)", "atrium.failures": "\(record.count)", "atrium.address_failures": "\(byAddress)"])
+        if let until = lockedUntil, until > now { throw LoginRefusal.lockedOut(until: until) }
         throw LoginRefusal.invalidCredentials
     }
 

@@ -9,8 +9,12 @@ public struct HubRequestContext: RequestContext {
     /// Whether the identity came from a session cookie (state changes then need an XSRF token).
     public var viaCookie = false
 
+    /// The client's network address (the TCP peer), for throttling logins by address.
+    public var remoteAddress: String?
+
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 
     /// Largest request body read whole (JSON and forms). 1 MiB.

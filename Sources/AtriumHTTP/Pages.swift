@@ -126,7 +126,7 @@ struct Pages {
         }
         let began = ContinuousClock.now
         do {
-            let user = try await hub.authenticator.login(name: form["username"] ?? "", password: form["password"] ?? "")
+            let user = try await hub.authenticator.login(name: form["username"] ?? "", password: form["password"] ?? "", address: context.remoteAddress)
             hub.metrics.recordLogin(success: true, seconds: (ContinuousClock.now - began).seconds)
             var response = Response.redirect(to: safeNext(request) ?? "/hub/home")
             response.setCookie(hub.sessionCookie(for: user.name, cookieID: user.cookieID, request: request))

@@ -40,7 +40,7 @@ struct TokensAPI {
                 throw APIError.badRequest("auth must hold username and password")
             }
             let user: UserRecord
-            do { user = try await hub.authenticator.login(name: username, password: password) } catch {
+            do { user = try await hub.authenticator.login(name: username, password: password, address: context.remoteAddress) } catch {
                 throw APIError.forbidden("Missing or invalid credentials.")
             }
             context.identity = Identity(user: user, scopes: Permissions.scopes(of: user), credential: .session)

@@ -19,12 +19,23 @@ extension Store {
         // Concurrent failures for one name collide on its row under PostgreSQL: retry, so each counts.
         var attempt = 0
         while true {
-            do { return try await recordLoginFailureOnce(name, now: now, limit: limit, window: window, lockout: lockout) } catch
-                where Self.isUniqueViolation(error) && attempt < 20
-            {
+            do {
+                let record = try await recordLoginFailureOnce(name, now: now, limit: limit, window: window, lockout: lockout)
+                try await pruneLoginFailures(before: now.addingTimeInterval(-window), now: now)
+                return record
+            } catch where Self.isUniqueViolation(error) && attempt < 20 {
                 attempt += 1
             }
         }
+    }
+
+    /// Deletes failure counts that can no longer lock anything: last failure before `cutoff`
+    /// (outside the window) and no lock still running. Keeps the table the size of the
+    /// current attacks, not of every name ever tried.
+    public func pruneLoginFailures(before cutoff: Date, now: Date) async throws {
+        try await sql.raw(
+            "DELETE FROM login_failures WHERE last_failure < \(bind: cutoff.storedValue) AND (locked_until IS NULL OR locked_until <= \(bind: now.storedValue))"
+        ).run()
     }
 
     private func recordLoginFailureOnce(_ name: String, now: Date, limit: Int, window: TimeInterval, lockout: TimeInterval) async throws -> LoginFailures {

@@ -42,7 +42,7 @@ func validUserName(_ raw: String) -> String {
 struct UserCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Manage users.",
-        subcommands: [Add.self, List.self, Delete.self, SetPassword.self, Approve.self])
+        subcommands: [Add.self, List.self, Delete.self, SetPassword.self, Approve.self, Unlock.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create users (approved).")
@@ -153,6 +153,29 @@ struct UserCommand: AsyncParsableCommand {
                 let password = readPassword(fromStdin: passwordStdin)
                 try await Authenticator(configuration: configuration.auth, store: store, logger: CLI.logger()).setPassword(name: name, password)
                 print("password of \(name) set")
+            }
+        }
+    }
+
+    struct Unlock: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Lift a login lockout: of user names, and of network addresses with --address.")
+        @OptionGroup var options: HubOptions
+        @Argument(help: "User names.") var names: [String] = []
+        @Option(help: "A network address locked out for failed logins under any names (repeatable).") var address: [String] = []
+        func validate() throws {
+            if names.isEmpty && address.isEmpty { throw ValidationError("name a user, or an address with --address") }
+        }
+        func run() async throws {
+            try await withStore(options) { _, store in
+                for name in names {
+                    try await store.clearLoginFailures(Authenticator.normalize(name))
+                    print("unlocked \(name)")
+                }
+                for address in address {
+                    try await store.clearLoginFailures(Authenticator.addressKey(address))
+                    print("unlocked address \(address)")
+                }
             }
         }
     }

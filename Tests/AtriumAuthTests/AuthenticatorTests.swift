@@ -269,4 +269,67 @@ struct AuthenticatorTests {
             }
         }
     }
+
+    // MARK: - Issue 19 item 10: throttling by address, the admin's way in, pruning
+
+    @Test("shared password: 25 wrong guesses under 25 invented names from one address lock that address, not others")
+    func sharedPasswordThrottledByAddress() async throws {
+        try await withAuthenticator(Self.workshop { $0.maxFailedLoginsPerAddress = 20 }) { auth, store throws in
+            var refusals: [LoginRefusal] = []
+            for i in 0..<25 {
+                do {
+                    _ = try await auth.login(name: "guess\(i)", password: "guess-\(i)", address: "203.0.113.9", now: t0.addingTimeInterval(Double(i)))
+                } catch let refusal as LoginRefusal { refusals.append(refusal) }
+            }
+            #expect(refusals.prefix(19).allSatisfy { $0 == .invalidCredentials })
+            let until = t0.addingTimeInterval(19 + 600)
+            #expect(refusals[19] == .lockedOut(until: until), "the 20th failure locks the address")
+            #expect(refusals.suffix(5).allSatisfy { $0 == .lockedOut(until: until) })
+            // Locked: even the right shared password is refused from there, unchecked…
+            await expectRefusal(.lockedOut(until: until)) {
+                try await auth.login(name: "student1", password: "workshop-2027", address: "203.0.113.9", now: t0.addingTimeInterval(30))
+            }
+            // …while everyone else logs in.
+            let other = try await auth.login(name: "student1", password: "workshop-2027", address: "198.51.100.7", now: t0.addingTimeInterval(30))
+            #expect(other.name == "student1")
+            // No name was locked on the way (each was tried once).
+            #expect(try await store.loginFailures("guess3")?.lockedUntil == nil)
+        }
+    }
+
+    @Test("an admin locked out by an attacker gets in with the right password from an address they used before; unknown addresses stay locked")
+    func adminKnownAddress() async throws {
+        try await withAuthenticator(testConfiguration { $0.openSignup = true; $0.adminUsers = ["boss"] }) { auth, store throws in
+            _ = try await auth.signup(name: "boss", password: Self.password, now: t0)
+            let first = try await auth.login(name: "boss", password: Self.password, address: "192.0.2.10", now: t0)
+            #expect(first.admin)
+            // An attacker locks the name.
+            for i in 0..<3 {
+                _ = try? await auth.login(name: "boss", password: "nope\(i)", address: "203.0.113.9", now: t0.addingTimeInterval(Double(1 + i)))
+            }
+            #expect(try await store.loginFailures("boss")?.lockedUntil != nil)
+            await expectRefusal(.lockedOut(until: t0.addingTimeInterval(3 + 600))) {
+                try await auth.login(name: "boss", password: Self.password, address: "203.0.113.9", now: t0.addingTimeInterval(10))
+            }
+            await expectRefusal(.lockedOut(until: t0.addingTimeInterval(3 + 600))) {
+                try await auth.login(name: "boss", password: Self.password, address: "198.51.100.7", now: t0.addingTimeInterval(10))
+            }
+            let back = try await auth.login(name: "boss", password: Self.password, address: "192.0.2.10", now: t0.addingTimeInterval(10))
+            #expect(back.name == "boss")
+            #expect(try await store.loginFailures("boss") == nil, "the right password lifts the lock")
+        }
+    }
+
+    @Test("failure rows outside the window and without a running lock are pruned")
+    func failuresPruned() async throws {
+        try await withAuthenticator { auth, store throws in
+            for i in 0..<30 { _ = try? await auth.login(name: "nobody\(i)", password: "x", address: "203.0.113.9", now: t0) }
+            #expect(try await store.loginFailures("nobody0") != nil)
+            // A failure after the window prunes the old rows (no lock ran for them: one try each).
+            _ = try? await auth.login(name: "late", password: "x", now: t0.addingTimeInterval(601))
+            #expect(try await store.loginFailures("nobody0") == nil)
+            #expect(try await store.loginFailures("nobody29") == nil)
+            #expect(try await store.loginFailures("late")?.count == 1)
+        }
+    }
 }
