@@ -184,6 +184,8 @@ let package = Package(
                 "AtriumModel", "AtriumStore", "AtriumAuth", "AtriumHTTP", "AtriumSpawn", "AtriumLocal", "AtriumSimulated", "AtriumProxy",
                 "AtriumServices", "AtriumKubernetes",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                // HummingbirdCore: its connection cap (MaximumAvailableConnections) for the server.
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),

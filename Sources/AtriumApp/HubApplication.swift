@@ -11,6 +11,7 @@ import AtriumModel
 import AtriumStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 
@@ -108,7 +109,10 @@ public enum HubApplication {
             let app = Application(
                 router: HubRouter.build(hub),
                 server: .http1(configuration: .init(additionalChannelHandlers: [proxy.makeHandler()])),
-                configuration: .init(address: .hostname(configuration.ip, port: configuration.port), serverName: "Atrium"),
+                configuration: .init(
+                    address: .hostname(configuration.ip, port: configuration.port), serverName: "Atrium",
+                    availableConnectionsDelegate: MaximumAvailableConnections(
+                        ConnectionLimits.prepare(configured: configuration.maxConnections, logger: logger), logger: logger)),
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? configuration.port
                     let host = configuration.ip == "0.0.0.0" ? "127.0.0.1" : configuration.ip

@@ -50,6 +50,9 @@ public struct HubConfiguration: Sendable {
     public var activityFlushInterval: Duration = .seconds(10)
     /// How long the proxy trusts a checked session or token before asking the store again. Default: 10 s.
     public var proxyAuthCacheLifetime: Duration = .seconds(10)
+    /// Connections accepted at once (0: as many as the descriptor limit allows, see
+    /// `ConnectionLimits`). More wait in the kernel's accept queue.
+    public var maxConnections = 0
     /// The built-in idle culler. Default: off.
     public var culler = CullerSettings()
     /// Whether `/hub/metrics` needs a credential with `read:metrics` (JupyterHub's

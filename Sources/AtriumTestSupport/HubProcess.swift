@@ -28,6 +28,10 @@ public final class HubProcess: @unchecked Sendable {
         accountPrefix = "t" + String((0..<6).map { _ in "abcdefghijklmnopqrstuvwxyz".randomElement()! }) + "-"
     }
 
+    /// What runs `atrium serve` (a program that then execs it, so the process is the hub), for
+    /// example `["/usr/bin/prlimit", "--nofile=1024:1024", "--"]`.
+    public var launcher: [String] = []
+
     /// Extra environment for every `atrium` this hub runs (configuration variables).
     public var extraEnvironment: [String: String] = [:]
 
@@ -142,8 +146,9 @@ public final class HubProcess: @unchecked Sendable {
 
     private func startWaiting(extra: [String]) throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = ["serve", "--port", "0", "--log-level", "warning"] + extra
+        let command = launcher + [Self.binary, "serve", "--port", "0", "--log-level", "warning"] + extra
+        p.executableURL = URL(fileURLWithPath: command[0])
+        p.arguments = Array(command.dropFirst())
         p.currentDirectoryURL = directory
         p.environment = environment
         let out = Pipe()
@@ -165,6 +170,9 @@ public final class HubProcess: @unchecked Sendable {
         }
         throw HubError("atrium serve did not report its port: \(text)")
     }
+
+    /// Whether `atrium serve` runs.
+    public var isRunning: Bool { process?.isRunning ?? false }
 
     /// How the last `atrium serve` ended: its exit status, or the signal that killed it.
     public private(set) var exit: (status: Int32, signalled: Bool)?
