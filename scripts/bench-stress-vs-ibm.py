@@ -9,7 +9,7 @@ IBM's script runs unmodified from tests/compat/vendor/ (pinned, SHA-256 checked)
 compatibility environment (scripts/compat-env.sh; scripts/install-test-deps.sh makes it).
 
     scripts/bench-stress-vs-ibm.py [--count 100] [--batch-size 10] [--spawn-limit 5] [--rounds 2]
-                                   [--binary .build/release/atrium]
+                                   [--start-delay 1s-3s] [--binary .build/release/atrium]
 """
 import argparse, hashlib, os, re, statistics, subprocess, sys, time
 
@@ -51,6 +51,7 @@ def main():
     parser.add_argument("--batch-size", type=int, default=10)
     parser.add_argument("--spawn-limit", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--start-delay", default="1s-3s", help="simulated start time, MIN-MAX (e.g. 2s-2s for no spread)")
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "atrium"))
     args = parser.parse_args()
     import hub as hubmodule
@@ -59,7 +60,8 @@ def main():
     script, python = check_pin(), compat_python()
 
     hub = Hub(setup=lambda h: setattr(h, "token", h.atrium(["token", "create", "admin"])),
-              simulated={"start_delay_min": "1s", "start_delay_max": "3s", "failure_rate": "0"},
+              simulated={"start_delay_min": args.start_delay.split("-")[0], "start_delay_max": args.start_delay.split("-")[1],
+                         "failure_rate": "0"},
               spawn={"concurrent_spawn_limit": str(args.spawn_limit)})
     try:
         env = dict(os.environ, JUPYTERHUB_API_TOKEN=hub.token, JUPYTERHUB_ENDPOINT=f"{hub.url}/hub/api")
@@ -71,7 +73,7 @@ def main():
             print(f"round {round + 1}: hub-stress-test.py {times['hub-stress-test.py'][-1]:.1f} s, "
                   f"atrium stress {times['atrium stress'][-1]:.1f} s", flush=True)
         print(f"\n{args.count} users, batches of {args.batch_size}, concurrent_spawn_limit {args.spawn_limit}, "
-              f"starts 1-3 s (simulated), {args.rounds} rounds each")
+              f"starts {args.start_delay} (simulated), {args.rounds} rounds each")
         for tool, runs in times.items():
             print(f"  {tool:20s} median {statistics.median(runs):6.1f} s   runs: {', '.join(f'{t:.1f}' for t in runs)}")
         ratio = statistics.median(times["atrium stress"]) / statistics.median(times["hub-stress-test.py"])
