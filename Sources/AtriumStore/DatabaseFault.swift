@@ -55,6 +55,7 @@ public enum DatabaseFault: String, Sendable, CustomStringConvertible {
             }
             return nil
         }
+        if error is PostgresPool.Unavailable { return .unreachable }
         if error is ConnectionPoolTimeoutError || error is ConnectionPoolError { return .unreachable }
         if error is NIOConnectionError || error is ChannelError { return .unreachable }
         if let error = error as? IOError, [ECONNREFUSED, ECONNRESET, EPIPE, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT].contains(error.errnoCode) {

@@ -36,21 +36,15 @@ public final class Store: Sendable {
     /// Opens the database named by `location`: a `postgres://` or `postgresql://` URL, `:memory:`,
     /// or a file path for SQLite (created if missing).
     public static func open(_ location: String, logger: Logger) async throws -> Store {
-        let group = MultiThreadedEventLoopGroup.singleton
         if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
             let configuration: SQLPostgresConfiguration
             do { configuration = try SQLPostgresConfiguration(url: location) } catch {
                 throw StoreError(.badConfiguration, "cannot read the PostgreSQL URL (expected postgres://user:password@host:port/database)")
             }
-            let pool = EventLoopGroupConnectionPool(
-                source: PostgresConnectionSource(sqlConfiguration: configuration),
-                maxConnectionsPerEventLoop: 4, requestTimeout: .seconds(30), logger: logger, on: group)
-            let box = PoolBox(pool: pool)
-            let store = Store(sql: pool.database(logger: logger).sql(), kind: .postgres) {
-                try await box.pool.shutdownAsync()
-            }
+            let pool = PostgresPool(configuration: try PostgresClient.Configuration(configuration.coreConfiguration), logger: logger)
+            let store = Store(sql: PooledPostgres(pool: pool, logger: logger), kind: .postgres) { await pool.close() }
             do { _ = try await store.sql.raw("SELECT 1").all() } catch {
-                try? await pool.shutdownAsync()
+                await pool.close()
                 throw StoreError(.badConfiguration, "cannot connect to PostgreSQL at \(redacted(location)): \(String(reflecting: error))")
             }
             return store

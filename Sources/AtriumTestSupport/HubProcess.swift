@@ -198,6 +198,12 @@ public final class HubProcess: @unchecked Sendable {
         process = nil
     }
 
+    /// Sends the hub SIGTERM without waiting (``waitForExit()`` waits, bounded).
+    public func terminate() {
+        guard let p = process, p.isRunning else { return }
+        p.terminate()
+    }
+
     /// Stops the hub with SIGTERM and waits for it.
     public func stop() {
         guard let p = process, p.isRunning else { return }
