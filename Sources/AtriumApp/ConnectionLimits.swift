@@ -40,4 +40,10 @@ enum ConnectionLimits {
         }
         return configured > 0 ? min(configured, allowed) : allowed
     }
+
+    /// Connections one network address may hold: `configured` when given, else an eighth of the
+    /// cap (at least 64), so a flood from one client leaves most of the cap to everyone else.
+    static func perAddress(configured: Int, cap: Int) -> Int {
+        configured > 0 ? configured : max(64, cap / 8)
+    }
 }

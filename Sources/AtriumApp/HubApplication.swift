@@ -105,14 +105,18 @@ public enum HubApplication {
                 store: store, authenticator: authenticator, settings: settings, manager: manager, spawnSettings: configuration.spawn,
                 proxyStatistics: proxyStatistics, activity: activity, logger: logger)
             let gatekeeper = HubGatekeeper(hub: hub, routes: routes, activity: activity, cacheLifetime: configuration.proxyAuthCacheLifetime.seconds)
-            let proxy = ReverseProxy(configuration: ProxyConfiguration(), gatekeeper: gatekeeper, statistics: proxyStatistics, logger: logger)
+            let connectionCap = ConnectionLimits.prepare(configured: configuration.maxConnections, logger: logger)
+            let proxy = ReverseProxy(
+                configuration: ProxyConfiguration(
+                    clientIdleTimeout: configuration.idleTimeout == .zero ? nil : configuration.idleTimeout,
+                    maxConnectionsPerAddress: ConnectionLimits.perAddress(configured: configuration.maxConnectionsPerAddress, cap: connectionCap)),
+                gatekeeper: gatekeeper, statistics: proxyStatistics, logger: logger)
             let app = Application(
                 router: HubRouter.build(hub),
                 server: .http1(configuration: .init(additionalChannelHandlers: [proxy.makeHandler()])),
                 configuration: .init(
                     address: .hostname(configuration.ip, port: configuration.port), serverName: "Atrium",
-                    availableConnectionsDelegate: MaximumAvailableConnections(
-                        ConnectionLimits.prepare(configured: configuration.maxConnections, logger: logger), logger: logger)),
+                    availableConnectionsDelegate: MaximumAvailableConnections(connectionCap, logger: logger)),
                 onServerRunning: { channel in
                     let port = channel.localAddress?.port ?? configuration.port
                     let host = configuration.ip == "0.0.0.0" ? "127.0.0.1" : configuration.ip

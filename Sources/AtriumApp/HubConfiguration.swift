@@ -53,6 +53,12 @@ public struct HubConfiguration: Sendable {
     /// Connections accepted at once (0: as many as the descriptor limit allows, see
     /// `ConnectionLimits`). More wait in the kernel's accept queue.
     public var maxConnections = 0
+    /// Connections held at once from one network address (0: an eighth of the connection cap,
+    /// at least 64). More are closed on arrival.
+    public var maxConnectionsPerAddress = 0
+    /// How long a client connection may send nothing while the hub waits for it (a request
+    /// head, the rest of a body) before it is closed. Default: 30 s.
+    public var idleTimeout: Duration = .seconds(30)
     /// The built-in idle culler. Default: off.
     public var culler = CullerSettings()
     /// Whether `/hub/metrics` needs a credential with `read:metrics` (JupyterHub's

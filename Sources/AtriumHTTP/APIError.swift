@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import NIOHTTP1
 
 /// An error a client can act on: rendered as JupyterHub's `{"status": N, "message": "…"}`.
 public struct APIError: Error, HTTPResponseError, Sendable {
@@ -53,6 +54,15 @@ enum JSONResponse {
 /// Turns every error into a JSON answer under `/hub/api` (and a plain page elsewhere), and
 /// makes sure no client mistake becomes a 500 and no internal detail reaches a client.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// Whether `error` says the client's connection ended under its own request (the body cut
+    /// short, the socket reset or closed).
+    static func clientWentAway(_ error: any Error) -> Bool {
+        if let error = error as? HTTPParserError { return error == .invalidEOFState }
+        if let error = error as? ChannelError { return [.eof, .ioOnClosedChannel, .outputClosed, .inputClosed].contains(error) }
+        if let error = error as? IOError { return [ECONNRESET, EPIPE].contains(error.errnoCode) }
+        return false
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
@@ -77,6 +87,15 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let message = error.status == .contentTooLarge
                 ? "Request body too large (limit \(context.maxUploadSize) bytes)" : error.status.reasonPhrase
             throw APIError(error.status, message)
+        } catch let error where Self.clientWentAway(error) {
+            // The client closed its connection before sending its whole request: nobody is left
+            // to answer, and it is not the hub's failure (a 500 here let anyone inflate the
+            // 5xx rate). nginx's 499 for the metrics.
+            context.logger.debug("client went away mid-request", metadata: ["atrium.request": "\(context.id)", "atrium.error": "\(error)"])
+            throw APIError(.init(code: 499, reasonPhrase: "Client Closed Request"), "The connection closed before the request was complete.")
+        } catch let error as HTTPParserError {
+            // A request body the HTTP decoder could not read (a malformed chunk): the client's mistake.
+            throw APIError(.badRequest, "Malformed request: \(error.debugDescription)")
         } catch let error where DatabaseFault.classify(error) != nil {
             // Nobody's mistake and not a bug: the database is full, read-only or away. 503 with
             // the class, so clients retry and operators see what to fix.

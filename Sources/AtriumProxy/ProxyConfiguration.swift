@@ -20,6 +20,15 @@ public struct ProxyConfiguration: Sendable, Hashable {
     /// reading from the socket while it waits, so this is only reached by a misbehaving peer; a
     /// connection exceeding it is closed.
     public var maxBufferedBytes: Int
+    /// How long a client connection may go without sending anything while the hub waits for it
+    /// (a request head, after connecting or after the previous response; the rest of a request
+    /// body) before it is closed: the bound on idle keep-alive connections and on slowly sent
+    /// headers and bodies. Never applies while the client waits for an answer, nor to a
+    /// WebSocket. `nil`: no limit.
+    public var clientIdleTimeout: Duration?
+    /// Client connections held at once from one network address; more are closed as soon as
+    /// they are accepted, so one client cannot take every connection the hub accepts. 0: no limit.
+    public var maxConnectionsPerAddress: Int
 
     /// Creates a configuration; every parameter has the documented default.
     public init(
@@ -28,7 +37,9 @@ public struct ProxyConfiguration: Sendable, Hashable {
         strippedQueryParameters: Set<String> = ["token"],
         connectTimeout: Duration = .seconds(10),
         behindTLS: Bool = false,
-        maxBufferedBytes: Int = 1 << 20
+        maxBufferedBytes: Int = 1 << 20,
+        clientIdleTimeout: Duration? = .seconds(30),
+        maxConnectionsPerAddress: Int = 0
     ) {
         self.pathPrefix = pathPrefix
         self.strippedCookieNames = strippedCookieNames
@@ -36,5 +47,7 @@ public struct ProxyConfiguration: Sendable, Hashable {
         self.connectTimeout = connectTimeout
         self.behindTLS = behindTLS
         self.maxBufferedBytes = maxBufferedBytes
+        self.clientIdleTimeout = clientIdleTimeout
+        self.maxConnectionsPerAddress = maxConnectionsPerAddress
     }
 }

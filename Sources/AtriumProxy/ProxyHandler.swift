@@ -71,6 +71,12 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     var upstream: UpstreamHandler?
     /// When activity was last reported, and for which server.
     var lastActivity: (key: RouteKey, at: NIODeadline)?
+    /// The client's network address, once this connection is counted against its limit.
+    var countedAddress: String?
+    /// When the client last sent something, or the hub last finished answering it.
+    var lastClientProgress = NIODeadline.now()
+    /// The next look at whether the client has gone quiet (``ProxyConfiguration/clientIdleTimeout``).
+    var idleCheck: Scheduled<Void>?
 
     init(proxy: ReverseProxy) {
         self.proxy = proxy
@@ -81,11 +87,18 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        if context.channel.isActive { connectionOpened(context) }
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
         closeUpstream()
+        connectionEnded()
         self.context = nil
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        connectionOpened(context)
+        context.fireChannelActive()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
@@ -93,7 +106,77 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         queue.removeAll()
         queuedBytes = 0
         closeUpstream()
+        connectionEnded()
         context.fireChannelInactive()
+    }
+
+    /// Counts the connection against its address's limit (closing it when the address holds
+    /// its share already) and starts watching for a quiet client.
+    func connectionOpened(_ context: ChannelHandlerContext) {
+        guard countedAddress == nil, case .idle = state else { return }
+        let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        guard proxy.connections.open(address, limit: proxy.configuration.maxConnectionsPerAddress) else {
+            proxy.statistics.recordRefusedConnection()
+            logger.debug("Closing connection: too many from one address", metadata: ["atrium.address": "\(address)"])
+            state = .closed
+            context.close(promise: nil)
+            return
+        }
+        countedAddress = address
+        lastClientProgress = .now()
+        if let timeout = proxy.configuration.clientIdleTimeout { scheduleIdleCheck(context, in: TimeAmount(timeout)) }
+    }
+
+    func connectionEnded() {
+        idleCheck?.cancel()
+        idleCheck = nil
+        if let address = countedAddress {
+            countedAddress = nil
+            proxy.connections.close(address)
+        }
+    }
+
+    /// Whether the hub is waiting for the client: for a request head, or for the rest of a
+    /// request body it can take. Not while the client waits for an answer, nor in a tunnel.
+    var waitingForClient: Bool {
+        switch state {
+        case .idle: return true
+        case .hub(let requestEnded, _): return !requestEnded
+        case .forwarding(let exchange): return !exchange.requestEnded && (upstream?.isWritable ?? false)
+        case .deciding, .connecting, .upgraded, .closed: return false
+        }
+    }
+
+    func scheduleIdleCheck(_ context: ChannelHandlerContext, in delay: TimeAmount) {
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
+            self.checkIdle()
+        }
+    }
+
+    /// Closes the connection when the hub has waited for its client longer than the idle
+    /// timeout; otherwise looks again when it could next be due.
+    func checkIdle() {
+        idleCheck = nil
+        guard let context, let timeout = proxy.configuration.clientIdleTimeout.map(TimeAmount.init) else { return }
+        switch state {
+        case .upgraded, .closed: return
+        default: break
+        }
+        let now = NIODeadline.now()
+        guard waitingForClient else {
+            // The client waits for us; its quiet time starts when the answer is done.
+            lastClientProgress = now
+            scheduleIdleCheck(context, in: timeout)
+            return
+        }
+        let quiet = now - lastClientProgress
+        if quiet >= timeout {
+            proxy.statistics.recordIdleClose()
+            logger.debug("Closing connection: the client sent nothing for \(timeout)")
+            closeDownstream(context)
+        } else {
+            scheduleIdleCheck(context, in: timeout - quiet)
+        }
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
@@ -112,6 +195,7 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         inReadCycle = true
+        lastClientProgress = .now()
         switch state {
         case .closed, .upgraded:
             return
@@ -340,6 +424,7 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard case .end = unwrapOutboundIn(data), case .hub(let requestEnded, _) = state else { return }
         if requestEnded {
             state = .idle
+            lastClientProgress = .now()
             drain(context)
         } else {
             // The hub answered before reading the whole body; it drains the rest itself.
@@ -372,6 +457,7 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         state = .idle
+        lastClientProgress = .now()
         drain(context)
     }
 
@@ -416,6 +502,7 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             closeDownstream(context)
         } else {
             state = .idle
+            lastClientProgress = .now()
             drain(context)
         }
     }

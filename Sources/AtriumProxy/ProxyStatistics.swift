@@ -18,6 +18,10 @@ public final class ProxyStatistics: Sendable {
         public var upstreamErrors = 0
         /// Responses sent for forwarded requests, by status class (1 for 1xx … 5, for 5xx).
         public var responsesByStatusClass: [Int: Int] = [:]
+        /// Client connections closed on arrival because their address held its share already.
+        public var refusedConnections = 0
+        /// Client connections closed because the client sent nothing for the idle timeout.
+        public var idleClosedConnections = 0
 
         /// An all-zero snapshot.
         public init() {}
@@ -33,6 +37,8 @@ public final class ProxyStatistics: Sendable {
     private let status3xx = Atomic<Int>(0)
     private let status4xx = Atomic<Int>(0)
     private let status5xx = Atomic<Int>(0)
+    private let refusedConnections = Atomic<Int>(0)
+    private let idleClosedConnections = Atomic<Int>(0)
 
     /// Creates zeroed statistics.
     public init() {}
@@ -45,6 +51,8 @@ public final class ProxyStatistics: Sendable {
         s.responseBytes = responseBytes.load(ordering: .relaxed)
         s.openWebSockets = openWebSockets.load(ordering: .relaxed)
         s.upstreamErrors = upstreamErrors.load(ordering: .relaxed)
+        s.refusedConnections = refusedConnections.load(ordering: .relaxed)
+        s.idleClosedConnections = idleClosedConnections.load(ordering: .relaxed)
         let classes = [
             status1xx.load(ordering: .relaxed), status2xx.load(ordering: .relaxed), status3xx.load(ordering: .relaxed),
             status4xx.load(ordering: .relaxed), status5xx.load(ordering: .relaxed),
@@ -66,6 +74,8 @@ public final class ProxyStatistics: Sendable {
         default: status5xx.wrappingAdd(1, ordering: .relaxed)
         }
     }
+    func recordRefusedConnection() { refusedConnections.wrappingAdd(1, ordering: .relaxed) }
+    func recordIdleClose() { idleClosedConnections.wrappingAdd(1, ordering: .relaxed) }
     func webSocketOpened() { openWebSockets.wrappingAdd(1, ordering: .relaxed) }
     func webSocketClosed() { openWebSockets.wrappingSubtract(1, ordering: .relaxed) }
 }

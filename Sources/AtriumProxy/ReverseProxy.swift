@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The hub's built-in reverse proxy: forwards requests under `configuration.pathPrefix` to
@@ -24,6 +25,8 @@ public struct ReverseProxy: Sendable {
     public let statistics: ProxyStatistics
     /// The proxy's logger; connection handlers add `atrium.user` and `atrium.server` metadata.
     public let logger: Logger
+    /// Open client connections by network address, for ``ProxyConfiguration/maxConnectionsPerAddress``.
+    let connections = ConnectionsByAddress()
 
     /// Creates a proxy.
     /// - Parameters:
@@ -47,4 +50,31 @@ public struct ReverseProxy: Sendable {
     public func makeHandler() -> ProxyHandler {
         ProxyHandler(proxy: self)
     }
+}
+
+/// Open client connections by network address, shared by every connection's handler.
+final class ConnectionsByAddress: Sendable {
+    private let counts = NIOLockedValueBox<[String: Int]>([:])
+
+    /// Counts a new connection from `address`; `false` (and nothing counted) when `address`
+    /// already holds `limit` (0: no limit).
+    func open(_ address: String, limit: Int) -> Bool {
+        counts.withLockedValue { counts in
+            let held = counts[address, default: 0]
+            if limit > 0, held >= limit { return false }
+            counts[address] = held + 1
+            return true
+        }
+    }
+
+    /// Forgets a connection ``open(_:limit:)`` counted.
+    func close(_ address: String) {
+        counts.withLockedValue { counts in
+            let held = counts[address, default: 0] - 1
+            counts[address] = held > 0 ? held : nil
+        }
+    }
+
+    /// Connections held from `address` now.
+    func count(_ address: String) -> Int { counts.withLockedValue { $0[address, default: 0] } }
 }

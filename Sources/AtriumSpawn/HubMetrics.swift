@@ -333,6 +333,12 @@ public final class HubMetrics: Sendable {
             add(
                 Names.proxyUpstreamErrors, "Forwarded requests that failed before the workspace answered (the proxy answered 503)", [],
                 totals.upstreamErrors, seen.upstreamErrors)
+            add(
+                Names.connectionsClosed, "Client connections the hub closed to protect itself, by reason", [("reason", "address_limit")],
+                totals.refusedConnections, seen.refusedConnections)
+            add(
+                Names.connectionsClosed, "Client connections the hub closed to protect itself, by reason", [("reason", "idle")],
+                totals.idleClosedConnections, seen.idleClosedConnections)
             for statusClass in 1...5 {
                 add(
                     Names.proxyResponses, "Responses to forwarded requests, by status class", [("code", "\(statusClass)xx")],
@@ -397,6 +403,9 @@ public final class HubMetrics: Sendable {
         public static let proxyResponses = "atrium_proxy_responses_total"
         /// Counter: forwarded requests the workspace never answered.
         public static let proxyUpstreamErrors = "atrium_proxy_upstream_errors_total"
+        /// Counter: client connections closed on arrival (`reason="address_limit"`) or for
+        /// sending nothing within the idle timeout (`reason="idle"`).
+        public static let connectionsClosed = "atrium_connections_closed_total"
         /// Gauge: WebSocket tunnels open.
         public static let proxyOpenWebSockets = "atrium_proxy_open_websockets"
         /// Counter: the idle culler's actions.

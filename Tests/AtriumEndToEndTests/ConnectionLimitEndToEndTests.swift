@@ -68,4 +68,154 @@ struct ConnectionLimitEndToEndTests {
         #expect(answered, "the hub did not answer after the flood")
         #expect(hub.isRunning)
     }
+
+    /// Which of `sockets` the far end has not closed (a non-blocking peek: EAGAIN means open).
+    static func stillOpen(_ sockets: [Int32]) -> [Int32] {
+        var byte: UInt8 = 0
+        return sockets.filter { fd in
+            let got = recv(fd, &byte, 1, Int32(MSG_DONTWAIT) | Int32(MSG_PEEK))
+            return got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)
+        }
+    }
+
+    @Test(
+        "2,000 idle or slow connections from one address: another address is answered while they are held, and the hub closes them after idle_timeout",
+        .enabled(if: prlimit != nil || ProcessInfo.processInfo.environment["CI"] == "true", "prlimit (util-linux) is missing"))
+    func slowClients() async throws {
+        let prlimit = try #require(Self.prlimit, "CI must have prlimit (util-linux)")
+        let hub = try HubProcess()
+        // At 1,024 descriptors the hub takes 384 connections at once, and 64 from one address.
+        hub.launcher = [prlimit, "--nofile=1024:1024", "--"]
+        defer { hub.stop() }
+        let token = try await hub.start(config: "backend: simulated\nidle_timeout: 15s\nauth:\n  bcrypt_cost: 4\n")
+        let port = hub.port
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        if limit.rlim_cur < 6000, limit.rlim_max >= 6000 {
+            limit.rlim_cur = 6000
+            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+
+        // The flood, from 127.0.0.2: every connection opened; half then send the start of a
+        // request and never finish it (slow headers), half send nothing (idle).
+        let sockets = try await HubProcess.offload { () -> [Int32] in
+            var opened: [Int32] = []
+            var source = sockaddr_in()
+            source.sin_family = sa_family_t(AF_INET)
+            source.sin_addr.s_addr = inet_addr("127.0.0.2")
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            // In batches of 100, each waited for (bounded): a burst of 2,000 would overflow the
+            // kernel's listen queue (256), and connections it drops are the kernel's, not the hub's.
+            for _ in 0..<20 {
+                var batch: [Int32] = []
+                for _ in 0..<100 {
+                    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
+                    guard fd >= 0 else { break }
+                    _ = withUnsafePointer(to: &source) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                    }
+                    _ = withUnsafePointer(to: &address) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                    }
+                    batch.append(fd)
+                }
+                var pending = batch.map { pollfd(fd: $0, events: Int16(POLLOUT), revents: 0) }
+                for _ in 0..<40 where !pending.isEmpty {
+                    _ = poll(&pending, nfds_t(pending.count), 250)
+                    pending = pending.filter { $0.revents == 0 }
+                }
+                opened += batch
+                usleep(100_000)
+            }
+            let partial = "GET /hub/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
+            for (index, fd) in opened.enumerated() where index % 2 == 1 {
+                _ = partial.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            }
+            return opened
+        }
+        defer { for fd in sockets { close(fd) } }
+        #expect(sockets.count == 2000, "the test itself could open only \(sockets.count) sockets")
+
+        // The hub keeps the address's share and closes the rest as they arrive (bounded wait
+        // for that event); the share is held, idle or half-sent.
+        var held = Self.stillOpen(sockets)
+        for _ in 0..<240 where held.count > 64 {
+            try await Task.sleep(for: .milliseconds(250))
+            held = Self.stillOpen(sockets)
+        }
+        #expect(held.count <= 64, "the hub holds \(held.count) connections from one address")
+        #expect(held.count >= 32, "only \(held.count) of the flood's connections are held: the test proved nothing")
+
+        // Another address is answered while the flood's connections are held.
+        let api = API(base: hub.baseURL)
+        var slowest: Duration = .zero
+        for _ in 0..<20 {
+            let started = ContinuousClock.now
+            let reply = try await api.call(.GET, "/hub/health")
+            slowest = max(slowest, ContinuousClock.now - started)
+            #expect(reply.status == 200)
+        }
+        let stillHeld = Self.stillOpen(sockets).count
+        print("slow clients: \(held.count) of 2,000 connections held from one address; another address's slowest of 20 answers: \(slowest); \(stillHeld) still held after them")
+        #expect(stillHeld >= 32, "the flood's connections were gone before the other client was answered")
+
+        // Every held connection is closed by the hub once it has sent nothing for idle_timeout.
+        for _ in 0..<240 where !held.isEmpty {
+            try await Task.sleep(for: .milliseconds(250))
+            held = Self.stillOpen(held)
+        }
+        #expect(held.isEmpty, "\(held.count) idle or half-sent connections still open well after idle_timeout")
+        let metrics = try await API(base: hub.baseURL, token: token).call(.GET, "/hub/metrics").text
+        func closed(_ reason: String) -> Double {
+            metrics.split(separator: "\n").first { $0.hasPrefix("atrium_connections_closed_total{reason=\"\(reason)\"}") }
+                .flatMap { $0.split(separator: " ").last.flatMap { Double($0) } } ?? 0
+        }
+        #expect(closed("address_limit") >= 1900, "closed on arrival: \(closed("address_limit"))")
+        #expect(closed("idle") >= 32, "closed idle: \(closed("idle"))")
+        #expect(hub.isRunning)
+    }
+
+    @Test("a client that closes its connection mid-body is counted as 499 (client closed request), not as a 500")
+    func disconnectMidBody() async throws {
+        let hub = try HubProcess()
+        defer { hub.stop() }
+        let token = try await hub.start(config: "backend: simulated\nauth:\n  bcrypt_cost: 4\n")
+        let port = hub.port
+        // A body announced as 1,000 bytes, 16 sent, then the connection closed; five times.
+        try await HubProcess.offload {
+            for _ in 0..<5 {
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_port = in_port_t(UInt16(port).bigEndian)
+                address.sin_addr.s_addr = inet_addr("127.0.0.1")
+                let connected = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                guard connected == 0 else { throw HubError("cannot connect") }
+                let request = "POST /hub/api/users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token \(token)\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"usernames\": [\"a"
+                _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                usleep(200_000)
+                close(fd)
+            }
+        }
+        // Wait (bounded) for the five to be counted, then none of them may be a 5xx.
+        let api = API(base: hub.baseURL, token: token)
+        func count(_ code: String) async throws -> Double {
+            let text = try await api.call(.GET, "/hub/metrics").text
+            return text.split(separator: "\n").filter { $0.hasPrefix("jupyterhub_request_duration_seconds_count{") && $0.contains("code=\"\(code)\"") }
+                .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+        }
+        var closed = try await count("499")
+        for _ in 0..<100 where closed < 5 {
+            try await Task.sleep(for: .milliseconds(100))
+            closed = try await count("499")
+        }
+        #expect(closed == 5, "requests counted as 499: \(closed)")
+        #expect(try await count("500") == 0)
+    }
 }
