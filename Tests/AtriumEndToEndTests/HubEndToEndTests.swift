@@ -227,4 +227,63 @@ struct HubEndToEndTests {
         #expect(stillLocked.status == 429)
         #expect(stillLocked.text.contains("locked"))
     }
+
+    /// One raw HTTP/1.1 request from `source` (a loopback address of the test's choosing, so a
+    /// test can be two clients); returns the status code.
+    static func rawRequest(from source: String, port: Int, _ request: String) throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        local.sin_addr.s_addr = inet_addr(source)
+        var remote = sockaddr_in()
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = in_port_t(UInt16(port).bigEndian)
+        remote.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
+        guard withUnsafePointer(to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }) == 0,
+            withUnsafePointer(to: &remote, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }) == 0
+        else { throw HubError("cannot connect from \(source)") }
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let got = recv(fd, &buffer, buffer.count, 0)
+        guard got > 12 else { throw HubError("no answer from the hub") }
+        return Int(String(decoding: buffer[9..<12], as: UTF8.self)) ?? 0
+    }
+
+    @Test("shared password: guesses under invented names lock the guessing address, the real binary telling addresses apart; another address still logs in")
+    func addressThrottle() async throws {
+        let hub = try HubProcess()
+        defer { hub.stop() }
+        _ = try await hub.start(config: """
+            auth:
+              mode: shared_password
+              shared_password: workshop-Pa55
+              max_failed_logins_per_address: 10
+              bcrypt_cost: 4
+            """)
+        let pages = API(base: hub.baseURL)
+        let xsrf = try await pages.xsrfToken()
+        let cookie = ("Cookie", "_xsrf=\(xsrf)")
+        // 127.0.0.1 guesses under twelve invented names.
+        for n in 0..<12 {
+            let guess = try await pages.call(.POST, "/hub/login", form: "_xsrf=\(xsrf)&username=guess\(n)&password=wrong-\(n)", extraHeaders: [cookie])
+            #expect(guess.status != 302 && guess.status != 303)
+        }
+        // Now even the right password is refused from that address, unchecked.
+        let locked = try await pages.call(.POST, "/hub/login", form: "_xsrf=\(xsrf)&username=newcomer&password=workshop-Pa55", extraHeaders: [cookie])
+        #expect(locked.status == 429, "\(locked.status) \(locked.text.prefix(200))")
+        // 127.0.0.2, another participant, logs in with the shared password.
+        let body = "_xsrf=\(xsrf)&username=participant&password=workshop-Pa55"
+        let port = hub.port
+        let status = try await HubProcess.offload {
+            try Self.rawRequest(
+                from: "127.0.0.2", port: port,
+                "POST /hub/login HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nCookie: _xsrf=\(xsrf)\r\n"
+                    + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)")
+        }
+        #expect([302, 303].contains(status), "login from another address: \(status)")
+    }
 }
