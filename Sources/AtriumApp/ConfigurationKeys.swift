@@ -181,6 +181,32 @@ struct ConfigInput {
         return out
     }
 
+    /// A Kubernetes resource quantity (`250m`, `2Gi`), checked with the API server's grammar.
+    func quantity() throws(ConfigurationError) -> String {
+        // YAML reads 1.5 or 1.5e9 as a number.
+        if case .yaml(let number as Double) = raw { return "\(number)" }
+        let text = try string().trimmingCharacters(in: .whitespaces)
+        if let problem = KubernetesValidation.quantityProblem(text) { throw fail(problem) }
+        return text
+    }
+
+    /// KEY=VALUE pairs that become Kubernetes labels (a node selector): qualified-name keys and
+    /// label values, as the API server checks them.
+    func labelPairs() throws(ConfigurationError) -> [String: String] {
+        let pairs = try pairs()
+        for (key, value) in pairs.sorted(by: { $0.key < $1.key }) {
+            if let problem = KubernetesValidation.qualifiedNameProblem(key) ?? KubernetesValidation.labelValueProblem(value) { throw fail(problem) }
+        }
+        return pairs
+    }
+
+    /// A Kubernetes object name (a storage class): a DNS subdomain.
+    func subdomain() throws(ConfigurationError) -> String {
+        let text = try string()
+        if let problem = KubernetesValidation.subdomainProblem(text) { throw fail(problem) }
+        return text
+    }
+
     func tolerations() throws(ConfigurationError) -> [Toleration] {
         guard case .yaml(let v) = raw else { throw fail("is a list of maps: set it in the YAML configuration file") }
         if v is NSNull { return [] }
@@ -196,7 +222,13 @@ struct ConfigInput {
             if let effect, !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(effect) {
                 throw fail("item \(i): effect must be NoSchedule, PreferNoSchedule or NoExecute")
             }
-            out.append(Toleration(key: map["key"] as? String, operator: op, value: map["value"].map { "\($0)" }, effect: effect))
+            let tolerationKey = map["key"] as? String
+            let value = map["value"].map { "\($0)" }
+            if let tolerationKey, let problem = KubernetesValidation.qualifiedNameProblem(tolerationKey) { throw fail("item \(i): \(problem)") }
+            if let value, let problem = KubernetesValidation.labelValueProblem(value) { throw fail("item \(i): \(problem)") }
+            if op == "Exists", let value, !value.isEmpty { throw fail("item \(i): value must be empty when operator is Exists") }
+            if tolerationKey == nil, op != "Exists" { throw fail("item \(i): without a key the operator must be Exists") }
+            out.append(Toleration(key: tolerationKey, operator: op, value: value, effect: effect))
         }
         return out
     }
@@ -442,16 +474,16 @@ public enum ConfigurationKeys {
             c.kubernetes.environment = try v.pairs()
         },
         key("kubernetes.cpu_request", "quantity", "CPU requested per workspace.",
-            show: { $0.kubernetes.requests["cpu"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.requests["cpu"] = try v.string() },
+            show: { $0.kubernetes.requests["cpu"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.requests["cpu"] = try v.quantity() },
         key("kubernetes.memory_request", "quantity", "Memory requested per workspace.",
-            show: { $0.kubernetes.requests["memory"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.requests["memory"] = try v.string() },
+            show: { $0.kubernetes.requests["memory"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.requests["memory"] = try v.quantity() },
         key("kubernetes.cpu_limit", "quantity", "CPU limit when no profile or spawn limit sets one.",
-            show: { $0.kubernetes.limits["cpu"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.limits["cpu"] = try v.string() },
+            show: { $0.kubernetes.limits["cpu"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.limits["cpu"] = try v.quantity() },
         key("kubernetes.memory_limit", "quantity", "Memory limit when no profile or spawn limit sets one.",
-            show: { $0.kubernetes.limits["memory"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.limits["memory"] = try v.string() },
+            show: { $0.kubernetes.limits["memory"] ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetes.limits["memory"] = try v.quantity() },
         key("kubernetes.node_selector", "list of KEY=VALUE", "Node labels workspaces must run on.",
             show: { "[" + $0.kubernetes.nodeSelector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ") + "]" }) {
-            c, v throws(ConfigurationError) in c.kubernetes.nodeSelector = try v.pairs()
+            c, v throws(ConfigurationError) in c.kubernetes.nodeSelector = try v.labelPairs()
         },
         key("kubernetes.tolerations", "list of {key, operator, value, effect} (YAML only)", "Taints workspaces tolerate.",
             show: { "[" + $0.kubernetes.tolerations.map { "\($0.key ?? "*"):\($0.effect ?? "*")" }.joined(separator: ", ") + "]" }) {
@@ -460,9 +492,9 @@ public enum ConfigurationKeys {
         key("kubernetes.storage", "pvc | hostpath", "Per-user storage: a PersistentVolumeClaim, or {students_dir}/{user}/code, io, root on the node.",
             show: { $0.kubernetesStorage.kind }) { c, v throws(ConfigurationError) in c.kubernetesStorage.kind = try v.string() },
         key("kubernetes.storage_size", "quantity", "Size of each user's claim.",
-            show: { $0.kubernetesStorage.size }) { c, v throws(ConfigurationError) in c.kubernetesStorage.size = try v.string() },
+            show: { $0.kubernetesStorage.size }) { c, v throws(ConfigurationError) in c.kubernetesStorage.size = try v.quantity() },
         key("kubernetes.storage_class", "name", "Storage class of the claims (default: the cluster's).",
-            show: { $0.kubernetesStorage.storageClass ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetesStorage.storageClass = try v.string() },
+            show: { $0.kubernetesStorage.storageClass ?? "null" }) { c, v throws(ConfigurationError) in c.kubernetesStorage.storageClass = try v.subdomain() },
         key("kubernetes.students_dir", "path", "With hostpath storage: the nodes' folder of per-user folders.",
             show: { $0.kubernetesStorage.studentsDir }) { c, v throws(ConfigurationError) in c.kubernetesStorage.studentsDir = try v.string() },
         key("kubernetes.starter_files_image", "image reference", "Image holding the starter files (default: the workspace image).",

@@ -109,17 +109,33 @@ public struct KubernetesBackend: Backend {
 
     public func start(_ request: SpawnRequest, state: State, progress: ProgressSink) async throws -> State {
         let input = input(for: request)
-        if let claim = WorkspaceObjects.volumeClaim(input) { try await createIfMissing(claim) }
-        if configuration.networkPolicy { try await createIfMissing(WorkspaceObjects.networkPolicy(input)) }
-        try await createIfMissing(WorkspaceObjects.service(input))
-        if let secret = WorkspaceObjects.secret(input) { try await createOrReplaceValues(secret) }
-        let wanted = WorkspaceObjects.deployment(input)
+        // What this start creates, removed again if the API server refuses one of its objects
+        // as invalid (a claim that existed before, with the user's files, is never among them).
+        var created: [@Sendable () async throws -> Void] = []
         do {
-            _ = try await client.create(wanted, namespace: namespace)
-            await progress(ProgressEvent(progress: 20, message: "Created Deployment \(state.workload) in \(namespace)"))
-        } catch let error as KubernetesError where error.isAlreadyExists {
-            try await resume(state.workload, template: wanted)
-            await progress(ProgressEvent(progress: 20, message: "Scaled Deployment \(state.workload) back up"))
+            if let claim = WorkspaceObjects.volumeClaim(input), try await createIfMissing(claim) {
+                created.append { try await self.deleteIfPresent(PersistentVolumeClaim.self, claim.metadata.name ?? "") }
+            }
+            if configuration.networkPolicy {
+                let policy = WorkspaceObjects.networkPolicy(input)
+                if try await createIfMissing(policy) { created.append { try await self.deleteIfPresent(NetworkPolicy.self, policy.metadata.name ?? "") } }
+            }
+            let service = WorkspaceObjects.service(input)
+            if try await createIfMissing(service) { created.append { try await self.deleteIfPresent(KubernetesService.self, service.metadata.name ?? "") } }
+            if let secret = WorkspaceObjects.secret(input), try await createOrReplaceValues(secret) {
+                created.append { try await self.deleteIfPresent(KubernetesSecret.self, secret.metadata.name ?? "") }
+            }
+            let wanted = WorkspaceObjects.deployment(input)
+            do {
+                _ = try await client.create(wanted, namespace: namespace)
+                await progress(ProgressEvent(progress: 20, message: "Created Deployment \(state.workload) in \(namespace)"))
+            } catch let error as KubernetesError where error.isAlreadyExists {
+                try await resume(state.workload, template: wanted)
+                await progress(ProgressEvent(progress: 20, message: "Scaled Deployment \(state.workload) back up"))
+            }
+        } catch let error as KubernetesError where error.isInvalid {
+            for remove in created.reversed() { try? await remove() }
+            throw error
         }
         try await waitForPod(state, progress: progress)
         var started = state
@@ -150,24 +166,31 @@ public struct KubernetesBackend: Backend {
     }
 
     /// Creates the server's Secret, or (a new start brings a new token) overwrites its values
-    /// with a merge patch; a pod created by the coming scale-up reads the new values.
-    func createOrReplaceValues(_ secret: KubernetesSecret) async throws {
+    /// with a merge patch; a pod created by the coming scale-up reads the new values. Returns
+    /// whether it created the Secret.
+    @discardableResult
+    func createOrReplaceValues(_ secret: KubernetesSecret) async throws -> Bool {
         do {
             _ = try await client.create(secret, namespace: namespace)
+            return true
         } catch let error as KubernetesError where error.isAlreadyExists {
             struct Patch: Encodable, Sendable {
                 var stringData: [String: String]
             }
             _ = try await client.mergePatch(
                 KubernetesSecret.self, namespace: namespace, name: secret.metadata.name ?? "", patch: Patch(stringData: secret.stringData ?? [:]))
+            return false
         }
     }
 
-    func createIfMissing<T: KubernetesObject>(_ object: T) async throws {
+    /// Creates `object` unless it exists; returns whether it created it.
+    @discardableResult
+    func createIfMissing<T: KubernetesObject>(_ object: T) async throws -> Bool {
         do {
             _ = try await client.create(object, namespace: namespace)
+            return true
         } catch let error as KubernetesError where error.isAlreadyExists {
-            return
+            return false
         }
     }
 

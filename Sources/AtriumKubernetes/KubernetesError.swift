@@ -32,6 +32,8 @@ public struct KubernetesError: Error, Sendable, CustomStringConvertible {
     public var isAlreadyExists: Bool { httpStatus == 409 && reason == "AlreadyExists" }
     public var isConflict: Bool { httpStatus == 409 }
     public var isGone: Bool { httpStatus == 410 }
+    /// The API server refused the object as invalid (422).
+    public var isInvalid: Bool { httpStatus == 422 }
 
     public var description: String { "Kubernetes: \(reason): \(message)" }
 

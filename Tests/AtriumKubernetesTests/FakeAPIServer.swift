@@ -151,6 +151,27 @@ extension FakeCluster {
             let valueOK = value.count <= 63 && (value.isEmpty || value.range(of: "^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", options: .regularExpression) != nil)
             if !valueOK { return Self.status(422, "Invalid", "\(info.kind) \"\(name)\" is invalid: metadata.labels: Invalid value: \"\(value)\" for \(key)") }
         }
+        // Resource quantities, with the API server's own pattern and message.
+        var quantities: [(String, Any)] = []
+        if resource == "deployments",
+            let containers = (((object["spec"] as? Object)?["template"] as? Object)?["spec"] as? Object)?["containers"] as? [Object]
+        {
+            for container in containers {
+                let resources = container["resources"] as? Object ?? [:]
+                for section in ["requests", "limits"] {
+                    for (key, value) in resources[section] as? Object ?? [:] { quantities.append(("spec.template.spec.containers.resources.\(section)[\(key)]", value)) }
+                }
+            }
+        }
+        if resource == "persistentvolumeclaims", let requests = ((object["spec"] as? Object)?["resources"] as? Object)?["requests"] as? Object {
+            for (key, value) in requests { quantities.append(("spec.resources.requests[\(key)]", value)) }
+        }
+        for (path, value) in quantities where !(value is NSNumber) {
+            let text = value as? String ?? ""
+            if text.range(of: "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$", options: .regularExpression) == nil || text.hasSuffix("B") {
+                return Self.status(422, "Invalid", "\(info.kind) \"\(name)\" is invalid: \(path): Invalid value: \"\(text)\": quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+            }
+        }
         if object["apiVersion"] as? String != info.apiVersion || object["kind"] as? String != info.kind {
             return Self.status(400, "BadRequest", "the object is not a \(info.apiVersion) \(info.kind)")
         }

@@ -222,6 +222,15 @@ actor FakeCluster {
 
     // MARK: - Test hooks
 
+    /// A claim that exists already (a user's files from an earlier start).
+    func addClaim(namespace: String, name: String) {
+        _ = put(
+            "persistentvolumeclaims", namespace: namespace,
+            object: ["apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": ["name": name, "namespace": namespace],
+                     "spec": ["accessModes": ["ReadWriteOnce"], "resources": ["requests": ["storage": "1Gi"]]]],
+            type: "ADDED")
+    }
+
     /// Makes the workload's pod ready (or not).
     func setReady(namespace: String, deployment: String, _ ready: Bool) {
         for var pod in pods(of: deployment, namespace: namespace) {

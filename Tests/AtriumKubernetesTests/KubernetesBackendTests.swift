@@ -159,6 +159,27 @@ struct KubernetesBackendTests {
         await cluster.secretStringData(namespace: ns, name: name)?[key]
     }
 
+    /// Issue 18 item 4: a start the API server refused (an invalid quantity) left the Service,
+    /// Secret, NetworkPolicy and claim behind until the user was deleted.
+    @Test("a start the API server refuses as invalid removes what it created; a claim that existed before stays")
+    func invalidStartRemovesItsObjects() async throws {
+        try await withHub(users: ["alice", "bob"], configure: { $0.requests["memory"] = "2GB" }) { cluster, _, hub, users in
+            let failed = try? await hub.manager.start(user: users[0], serverName: "")
+            #expect(failed == nil || failed != .ready(url: "/user/alice/"))
+            #expect(await eventually { (try? await hub.phase("alice")) == .failed })
+            for resource in ["deployments", "services", "networkpolicies", "persistentvolumeclaims", "secrets"] {
+                #expect(await cluster.count(resource) == 0, "\(resource) left behind")
+            }
+            // bob's claim, with his files, was there before his failing start: it stays.
+            let claimName = WorkspaceNames(user: "bob", server: "").volumeClaim
+            await cluster.addClaim(namespace: ns, name: claimName)
+            _ = try? await hub.manager.start(user: users[1], serverName: "")
+            #expect(await eventually { (try? await hub.phase("bob")) == .failed })
+            #expect(await cluster.count("persistentvolumeclaims") == 1)
+            for resource in ["deployments", "services", "networkpolicies", "secrets"] { #expect(await cluster.count(resource) == 0, "\(resource) left behind") }
+        }
+    }
+
     @Test("a resume updates the image and limits of the suspended Deployment")
     func resumeUpdatesTheTemplate() async throws {
         try await withHub { cluster, url, hub, users in

@@ -160,4 +160,39 @@ struct KubernetesHubEndToEndTests {
             #expect(try await hub.run(["config", "print", "--config", "fine.yaml"]).status == 0)
         }
     }
+
+    /// Issue 18 item 4: `memory_request: 2GB` passed `config print`, and every start then failed
+    /// on the API server's "quantities must match…" without naming the key.
+    @Test("Kubernetes values the API server would refuse are refused at start-up, naming the key", arguments: [
+        ("memory_request: 2GB", "'kubernetes.memory_request'"),
+        ("cpu_request: half", "'kubernetes.cpu_request'"),
+        ("memory_limit: -1Gi", "must not be negative"),
+        ("storage_size: 10 GB", "'kubernetes.storage_size'"),
+        ("storage_class: Fast_SSD", "'kubernetes.storage_class'"),
+        ("node_selector: ['pool=gpu nodes']", "'kubernetes.node_selector'"),
+        ("node_selector: ['-pool=gpu']", "'-pool' must consist of"),
+        ("tolerations: [{key: dedicated, operator: Exists, value: students}]", "value must be empty when operator is Exists"),
+        ("tolerations: [{key: 'bad key', operator: Equal, value: x}]", "'kubernetes.tolerations'"),
+    ])
+    func kubernetesValueMistakes(yaml: String, message: String) async throws {
+        let hub = try HubProcess()
+        try "backend: kubernetes\nkubernetes:\n  \(yaml)\n".write(to: hub.directory.appendingPathComponent("atrium.yaml"), atomically: true, encoding: .utf8)
+        let result = try await hub.run(["config", "print", "--config", "atrium.yaml"], withErrors: true)
+        #expect(result.status == 1)
+        #expect(result.output.contains(message), "\(result.output)")
+        let fine = """
+            backend: kubernetes
+            kubernetes:
+              memory_request: 2Gi
+              cpu_request: 250m
+              memory_limit: 1.5e9
+              storage_size: 10Gi
+              storage_class: fast-ssd
+              node_selector: ['cloud.google.com/gke-nodepool=students', 'gpu=none']
+              tolerations: [{key: dedicated, operator: Equal, value: students, effect: NoSchedule}, {operator: Exists}]
+            """
+        try fine.write(to: hub.directory.appendingPathComponent("fine.yaml"), atomically: true, encoding: .utf8)
+        let accepted = try await hub.run(["config", "print", "--config", "fine.yaml"], withErrors: true)
+        #expect(accepted.status == 0, "\(accepted.output)")
+    }
 }
