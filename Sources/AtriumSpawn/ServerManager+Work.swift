@@ -221,6 +221,9 @@ extension ServerManager {
         if let failure {
             _ = after.lifecycle.event(.stopFailed(reason: failure))
             after.lastFailure = failure
+            // Done, failed: a task left here kept the next start "busy" until its slow-spawn
+            // timeout, though the server was ready at once.
+            after.stopTask = nil
             servers[key] = after
             logger.error("server failed to stop", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.reason": "\(failure)"])
             try? await persist(key, phase: .failed)
@@ -260,6 +263,7 @@ extension ServerManager {
             guard var after = servers[key] else { return }
             _ = after.lifecycle.event(.stopFailed(reason: "\(error)"))
             after.lastFailure = "\(error)"
+            after.stopTask = nil
             servers[key] = after
             try? await persist(key, phase: .failed)
         }

@@ -22,6 +22,7 @@ final class ScriptedBackend: Backend, Sendable {
         var removes = 0
         var deletes = 0
         var failNextStart: String?
+        var failNextStop: String?
         var holdStarts = false
         var held: [CheckedContinuation<Void, Never>] = []
     }
@@ -91,7 +92,15 @@ final class ScriptedBackend: Backend, Sendable {
         return state
     }
 
+    struct StopFailure: Error, CustomStringConvertible { let description: String }
+
     func stop(_ state: State) async throws {
+        if let failure = script.withLock({ s -> String? in
+            defer { s.failNextStop = nil }
+            return s.failNextStop
+        }) {
+            throw StopFailure(description: failure)
+        }
         script.withLock { s in
             s.stops += 1
             s.running.remove(state.id)

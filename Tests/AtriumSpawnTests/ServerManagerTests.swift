@@ -191,6 +191,21 @@ struct ServerManagerTests {
         }
     }
 
+    /// Issue 18 item 5: after a failed stop, the next start waited the whole slow-spawn timeout
+    /// and answered 202 though the server was ready at once (the failed stop's task was never
+    /// cleared). The reply timers here never run out by themselves: with that defect this start
+    /// never answers, and the time limit ends the test.
+    @Test("after a stop that failed, the next start answers ready as soon as it is", .timeLimit(.minutes(1)))
+    func startAfterFailedStop() async throws {
+        try await ManagerFixture.with { f in
+            #expect(try await f.manager.start(user: f.alice, serverName: "") == .ready(url: "/user/alice/"))
+            f.backend.script.withLock { $0.failNextStop = "the API server is unreachable" }
+            _ = try? await f.manager.stop(user: "alice", serverName: "")
+            try await f.waitFor(.failed)
+            #expect(try await f.manager.start(user: f.alice, serverName: "") == .ready(url: "/user/alice/"))
+        }
+    }
+
     @Test("the concurrent-spawn limit queues starts up to a bound, then refuses with a retry time")
     func spawnLimit() async throws {
         try await ManagerFixture.with({
