@@ -152,9 +152,11 @@ public struct ServerLifecycle: Sendable, Equatable {
         case (.suspended, .suspending):
             state = .suspended
             return .none
-        case (.stopFailed(let reason), .stopping), (.stopFailed(let reason), .suspending):
-            state = .failed(reason: reason)
-            return .none
+        case (.stopFailed, .stopping), (.stopFailed, .suspending):
+            // The backend could not stop it: it still runs (and costs), so it is running again,
+            // reachable, and a stop may be retried; never "stopped" or "failed" while it runs.
+            state = .running
+            return .publishRoute
         default:
             return .none
         }

@@ -215,20 +215,13 @@ extension ServerManager {
         if let state = server.backendState {
             do { try await backend.stop(state) } catch { failure = "\(error)" }
         }
-        await revokeToken(key)
         metrics.recordStop(failure == nil ? .success : .failure, seconds: (ContinuousClock.now - began).seconds)
-        guard var after = servers[key] else { return }
         if let failure {
-            _ = after.lifecycle.event(.stopFailed(reason: failure))
-            after.lastFailure = failure
-            // Done, failed: a task left here kept the next start "busy" until its slow-spawn
-            // timeout, though the server was ready at once.
-            after.stopTask = nil
-            servers[key] = after
-            logger.error("server failed to stop", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.reason": "\(failure)"])
-            try? await persist(key, phase: .failed)
+            await stopFailed(key, reason: failure)
             return
         }
+        await revokeToken(key)
+        guard var after = servers[key] else { return }
         _ = after.lifecycle.event(.stopped)
         after.backendState = nil
         after.endpoint = nil
@@ -260,13 +253,24 @@ extension ServerManager {
             logger.info("server suspended", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)"])
             try? await persist(key, phase: .suspended)
         } catch {
-            guard var after = servers[key] else { return }
-            _ = after.lifecycle.event(.stopFailed(reason: "\(error)"))
-            after.lastFailure = "\(error)"
-            after.stopTask = nil
-            servers[key] = after
-            try? await persist(key, phase: .failed)
+            await stopFailed(key, reason: "\(error)")
         }
+    }
+
+    /// The backend could not stop or suspend the server: it still runs, so it is running again
+    /// (its route back, its token kept) and the caller hears why; a stop may be retried.
+    func stopFailed(_ key: Key, reason: String) async {
+        guard var after = servers[key] else { return }
+        let action = after.lifecycle.event(.stopFailed(reason: reason))
+        after.stopFailure = reason
+        // Done: a task left here kept the next start "busy" until its slow-spawn timeout.
+        after.stopTask = nil
+        servers[key] = after
+        logger.error("server failed to stop; it still runs", metadata: ["atrium.user": "\(key.user)", "atrium.server": "\(key.server)", "atrium.reason": "\(reason)"])
+        if action == .publishRoute, let endpoint = after.endpoint {
+            publishRoute(LiveRoute(user: key.user, userID: after.userID, server: key.server, endpoint: endpoint))
+        }
+        try? await persist(key, phase: .running)
     }
 
     /// Deletes a stopped server: the backend's leftovers, and the row of a named server.
@@ -306,7 +310,7 @@ extension ServerManager {
         try await removeStopped(key)
     }
 
-    func waitForStop(_ task: Task<Void, Never>, key: Key) async -> StopOutcome {
+    func waitForStop(_ task: Task<Void, Never>, key: Key) async throws -> StopOutcome {
         await waitUntilSettled(key, timeout: settings.slowStopTimeout) { !$0.busy }
         // The state moves before the task's last store write: while the task is still at work
         // the stop is still pending, whatever the state says (a 204 must not run ahead of the
@@ -314,6 +318,11 @@ extension ServerManager {
         if servers[key]?.busy == true { return .pending }
         switch servers[key]?.lifecycle.state {
         case .stopping?, .suspending?: return .pending
+        case .running?:
+            if let failure = servers[key]?.stopFailure {
+                throw SpawnError(.backendFailed, "\(describe(key)) could not be stopped and still runs: \(failure)")
+            }
+            return .stopped
         default: return .stopped
         }
     }

@@ -48,6 +48,8 @@ public actor ServerManager {
         /// Bumped by every start, so a late result of an older start is recognised and dropped.
         var generation = 0
         var lastFailure: String?
+        /// Why the last stop or suspend failed (the server then runs on); cleared by the next.
+        var stopFailure: String?
         /// A start, stop or suspend task is still at work (its store writes included). Callers
         /// that wait for a transition wait for this, not for the state alone, so an API answer
         /// never runs ahead of the store.
@@ -348,10 +350,11 @@ public actor ServerManager {
             await work()
         }
         server.stopTask = stopTask
+        server.stopFailure = nil
         server.busy = true
         servers[key] = server
         try await persist(key, phase: .stopping)
-        return await waitForStop(stopTask, key: key)
+        return try await waitForStop(stopTask, key: key)
     }
 
     // MARK: - Helpers

@@ -83,6 +83,7 @@ extension FakeCluster {
             guard resource == "deployments", var deployment = get(resource, namespace: namespace, name: name) else { return notFound }
             var spec = deployment["spec"] as? Object ?? [:]
             if request.method == "PATCH" {
+                if takeFailingScale() { return Self.status(503, "ServiceUnavailable", "the server is currently unable to handle the request") }
                 guard let patch = try? JSONSerialization.jsonObject(with: request.body) as? Object,
                     let replicas = (patch["spec"] as? Object)?["replicas"] as? Int, replicas >= 0
                 else { return Self.status(422, "Invalid", "Scale.autoscaling \"\(name)\" is invalid: spec.replicas") }

@@ -49,6 +49,15 @@ actor FakeCluster {
 
     func setAutoReady(_ value: Bool) { autoReady = value }
     func failWatches(_ count: Int) { failingWatches = count }
+    /// The next `n` scale requests (PATCH …/scale, what stop and suspend send) fail with 503, as
+    /// an API server going away would answer.
+    var failingScales = 0
+    func failScales(_ count: Int) { failingScales = count }
+    func takeFailingScale() -> Bool {
+        guard failingScales > 0 else { return false }
+        failingScales -= 1
+        return true
+    }
     func takeFailingWatch() -> Bool {
         guard failingWatches > 0 else { return false }
         failingWatches -= 1

@@ -180,6 +180,30 @@ struct KubernetesBackendTests {
         }
     }
 
+    /// Issue 18 item 3: a stop the API server refused answered 204 and recorded the server as
+    /// failed while its Deployment stayed at one replica with its pod running.
+    @Test("a stop the API server refuses answers the reason and the server stays running with its pod; the retry stops it")
+    func failedStopStaysRunning() async throws {
+        try await withHub { cluster, _, hub, users in
+            let names = WorkspaceNames(user: "alice", server: "")
+            #expect(try await hub.manager.start(user: users[0], serverName: "") == .ready(url: "/user/alice/"))
+            await cluster.failScales(1)
+            do {
+                _ = try await hub.manager.stop(user: "alice", serverName: "")
+                Issue.record("the refused stop answered as if it had stopped")
+            } catch let error as SpawnError {
+                #expect(error.message.contains("still runs"))
+            }
+            #expect(try await hub.phase("alice") == .running)
+            #expect(await cluster.replicas(namespace: ns, deployment: names.workload) == 1)
+            #expect(await cluster.podCount(namespace: ns, deployment: names.workload) == 1)
+            #expect(hub.manager.routes.all.count == 1)
+            #expect(try await hub.manager.stop(user: "alice", serverName: "") == .stopped)
+            #expect(try await hub.phase("alice") == .stopped)
+            #expect(await cluster.replicas(namespace: ns, deployment: names.workload) == 0)
+        }
+    }
+
     @Test("a resume updates the image and limits of the suspended Deployment")
     func resumeUpdatesTheTemplate() async throws {
         try await withHub { cluster, url, hub, users in

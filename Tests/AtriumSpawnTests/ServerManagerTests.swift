@@ -191,17 +191,32 @@ struct ServerManagerTests {
         }
     }
 
-    /// Issue 18 item 5: after a failed stop, the next start waited the whole slow-spawn timeout
-    /// and answered 202 though the server was ready at once (the failed stop's task was never
-    /// cleared). The reply timers here never run out by themselves: with that defect this start
-    /// never answers, and the time limit ends the test.
-    @Test("after a stop that failed, the next start answers ready as soon as it is", .timeLimit(.minutes(1)))
-    func startAfterFailedStop() async throws {
+    /// Issue 18 items 3 and 5: a stop the backend failed was recorded as failed while the
+    /// workspace ran on, its token revoked and its route gone; and the failed stop's task was never
+    /// cleared, so a later start waited the whole slow-spawn timeout. The reply timers here never
+    /// run out by themselves: a start or stop left waiting never answers, and the time limit
+    /// ends the test.
+    @Test("a stop the backend fails answers the reason and leaves the server running, reachable, with its token; a retry stops it; a start after is ready at once",
+          .timeLimit(.minutes(1)))
+    func failedStopLeavesItRunning() async throws {
         try await ManagerFixture.with { f in
             #expect(try await f.manager.start(user: f.alice, serverName: "") == .ready(url: "/user/alice/"))
+            let tokens = try await f.store.tokens(ofUser: "alice").count
             f.backend.script.withLock { $0.failNextStop = "the API server is unreachable" }
-            _ = try? await f.manager.stop(user: "alice", serverName: "")
-            try await f.waitFor(.failed)
+            do {
+                _ = try await f.manager.stop(user: "alice", serverName: "")
+                Issue.record("the failed stop answered as if it had stopped")
+            } catch let error as SpawnError {
+                #expect(error.code == .backendFailed)
+                #expect(error.message.contains("the API server is unreachable"))
+                #expect(error.message.contains("still runs"))
+            }
+            #expect(try await f.phase() == .running)
+            #expect(f.manager.routes.all.map(\.user) == ["alice"])
+            #expect(try await f.store.tokens(ofUser: "alice").count == tokens)
+            #expect(try await f.manager.stop(user: "alice", serverName: "") == .stopped)
+            #expect(try await f.phase() == .stopped)
+            #expect(f.manager.routes.all.isEmpty)
             #expect(try await f.manager.start(user: f.alice, serverName: "") == .ready(url: "/user/alice/"))
         }
     }
