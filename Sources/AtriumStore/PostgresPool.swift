@@ -164,18 +164,10 @@ extension PostgresClient.Configuration {
 
 /// An `SQLDatabase` over ``PostgresPool``: each statement leases a connection, and
 /// `withSession` keeps one for a transaction.
-struct PooledPostgres: SQLDatabase {
+struct PooledPostgres: AsyncPostgresDatabase {
     let pool: PostgresPool
     let logger: Logger
     var eventLoop: any EventLoop { MultiThreadedEventLoopGroup.singleton.any() }
-    var dialect: any SQLDialect { PostgresDialect() }
-    var queryLogLevel: Logger.Level? { .trace }
-
-    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
-        let promise = eventLoop.makePromise(of: Void.self)
-        promise.completeWithTask { try await self.execute(sql: query, onRow) }
-        return promise.futureResult
-    }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
         let logger = logger
@@ -201,20 +193,12 @@ struct PooledPostgres: SQLDatabase {
 /// requests that never returned, holding their leases). So a statement on a closed connection
 /// fails at once, one still unanswered a second after its connection closed fails then, and
 /// none may run longer than ``statementLimit``, far beyond any statement the hub runs.
-struct GuardedConnection: SQLDatabase {
+struct GuardedConnection: AsyncPostgresDatabase {
     static let statementLimit: TimeAmount = .seconds(60)
     static let checkInterval: TimeAmount = .seconds(1)
     let connection: PostgresConnection
     let logger: Logger
     var eventLoop: any EventLoop { connection.eventLoop }
-    var dialect: any SQLDialect { PostgresDialect() }
-    var queryLogLevel: Logger.Level? { .trace }
-
-    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
-        let promise = eventLoop.makePromise(of: Void.self)
-        promise.completeWithTask { try await self.execute(sql: query, onRow) }
-        return promise.futureResult
-    }
 
     func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws {
         guard !connection.isClosed else { throw PostgresPool.Unavailable(reason: "the connection closed") }
@@ -246,6 +230,23 @@ struct GuardedConnection: SQLDatabase {
         } else {
             connection.eventLoop.scheduleTask(in: checkInterval) { check(once, connection: connection, deadline: deadline) }
         }
+    }
+}
+
+/// A PostgreSQL `SQLDatabase` written with async/await: the future-based `execute` SQLKit
+/// still requires runs the async one.
+protocol AsyncPostgresDatabase: SQLDatabase {
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) async throws
+}
+
+extension AsyncPostgresDatabase {
+    var dialect: any SQLDialect { PostgresDialect() }
+    var queryLogLevel: Logger.Level? { .trace }
+
+    func execute(sql query: any SQLExpression, _ onRow: @escaping @Sendable (any SQLRow) -> Void) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        promise.completeWithTask { try await self.execute(sql: query, onRow) }
+        return promise.futureResult
     }
 }
 

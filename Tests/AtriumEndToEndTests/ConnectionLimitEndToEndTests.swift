@@ -15,24 +15,29 @@ struct ConnectionLimitEndToEndTests {
         ["/usr/bin/prlimit", "/bin/prlimit"].first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    @Test(
-        "under a 1,024-descriptor limit, 5,000 connections opened and held leave the hub alive, and it answers once they go",
-        .enabled(if: prlimit != nil || ProcessInfo.processInfo.environment["CI"] == "true", "prlimit (util-linux) is missing"))
-    func descriptorFlood() async throws {
+    /// Starts a hub under a 1,024-descriptor limit (prlimit) and gives this test's own process
+    /// room for the thousands of sockets it opens; returns the hub and its admin token.
+    static func startUnderLowLimit(config: String) async throws -> (HubProcess, String) {
         let prlimit = try #require(Self.prlimit, "CI must have prlimit (util-linux)")
         let hub = try HubProcess()
         hub.launcher = [prlimit, "--nofile=1024:1024", "--"]
-        defer { hub.stop() }
-        _ = try await hub.start(config: "backend: simulated\nauth:\n  bcrypt_cost: 4\n")
-        let port = hub.port
-
-        // This test's own process needs the descriptors it holds.
+        let token = try await hub.start(config: config)
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         if limit.rlim_cur < 6000, limit.rlim_max >= 6000 {
             limit.rlim_cur = 6000
             setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         }
+        return (hub, token)
+    }
+
+    @Test(
+        "under a 1,024-descriptor limit, 5,000 connections opened and held leave the hub alive, and it answers once they go",
+        .enabled(if: prlimit != nil || ProcessInfo.processInfo.environment["CI"] == "true", "prlimit (util-linux) is missing"))
+    func descriptorFlood() async throws {
+        let (hub, _) = try await Self.startUnderLowLimit(config: "backend: simulated\nauth:\n  bcrypt_cost: 4\n")
+        defer { hub.stop() }
+        let port = hub.port
         let sockets = try await HubProcess.offload { () -> [Int32] in
             var opened: [Int32] = []
             var address = sockaddr_in()
@@ -82,19 +87,10 @@ struct ConnectionLimitEndToEndTests {
         "2,000 idle or slow connections from one address: another address is answered while they are held, and the hub closes them after idle_timeout",
         .enabled(if: prlimit != nil || ProcessInfo.processInfo.environment["CI"] == "true", "prlimit (util-linux) is missing"))
     func slowClients() async throws {
-        let prlimit = try #require(Self.prlimit, "CI must have prlimit (util-linux)")
-        let hub = try HubProcess()
         // At 1,024 descriptors the hub takes 384 connections at once, and 64 from one address.
-        hub.launcher = [prlimit, "--nofile=1024:1024", "--"]
+        let (hub, token) = try await Self.startUnderLowLimit(config: "backend: simulated\nidle_timeout: 15s\nauth:\n  bcrypt_cost: 4\n")
         defer { hub.stop() }
-        let token = try await hub.start(config: "backend: simulated\nidle_timeout: 15s\nauth:\n  bcrypt_cost: 4\n")
         let port = hub.port
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        if limit.rlim_cur < 6000, limit.rlim_max >= 6000 {
-            limit.rlim_cur = 6000
-            setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        }
 
         // The flood, from 127.0.0.2: every connection opened; half then send the start of a
         // request and never finish it (slow headers), half send nothing (idle).
