@@ -423,9 +423,7 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         context.write(data, promise: promise)
         guard case .end = unwrapOutboundIn(data), case .hub(let requestEnded, _) = state else { return }
         if requestEnded {
-            state = .idle
-            lastClientProgress = .now()
-            drain(context)
+            becomeIdle(context)
         } else {
             // The hub answered before reading the whole body; it drains the rest itself.
             state = .hub(requestEnded: false, responseEnded: true)
@@ -456,6 +454,12 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
             closeDownstream(context)
             return
         }
+        becomeIdle(context)
+    }
+
+    /// The exchange is over: wait for the client's next request (its quiet time starts now)
+    /// and handle what it already sent.
+    func becomeIdle(_ context: ChannelHandlerContext) {
         state = .idle
         lastClientProgress = .now()
         drain(context)
@@ -501,9 +505,7 @@ public final class ProxyHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if mustClose {
             closeDownstream(context)
         } else {
-            state = .idle
-            lastClientProgress = .now()
-            drain(context)
+            becomeIdle(context)
         }
     }
 

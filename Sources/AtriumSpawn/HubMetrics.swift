@@ -333,12 +333,9 @@ public final class HubMetrics: Sendable {
             add(
                 Names.proxyUpstreamErrors, "Forwarded requests that failed before the workspace answered (the proxy answered 503)", [],
                 totals.upstreamErrors, seen.upstreamErrors)
-            add(
-                Names.connectionsClosed, "Client connections the hub closed to protect itself, by reason", [("reason", "address_limit")],
-                totals.refusedConnections, seen.refusedConnections)
-            add(
-                Names.connectionsClosed, "Client connections the hub closed to protect itself, by reason", [("reason", "idle")],
-                totals.idleClosedConnections, seen.idleClosedConnections)
+            let closedHelp = "Client connections the hub closed to protect itself, by reason"
+            add(Names.connectionsClosed, closedHelp, [("reason", "address_limit")], totals.refusedConnections, seen.refusedConnections)
+            add(Names.connectionsClosed, closedHelp, [("reason", "idle")], totals.idleClosedConnections, seen.idleClosedConnections)
             for statusClass in 1...5 {
                 add(
                     Names.proxyResponses, "Responses to forwarded requests, by status class", [("code", "\(statusClass)xx")],

@@ -40,17 +40,9 @@ struct ConnectionLimitEndToEndTests {
         let port = hub.port
         let sockets = try await HubProcess.offload { () -> [Int32] in
             var opened: [Int32] = []
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
             for _ in 0..<5000 {
                 // Non-blocking: a connection waiting in a full accept queue must not stall the test.
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-                guard fd >= 0 else { break }
-                _ = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
+                guard let fd = LoopbackSocket.connect(to: port, nonBlocking: true) else { break }
                 opened.append(fd)
             }
             return opened
@@ -96,26 +88,12 @@ struct ConnectionLimitEndToEndTests {
         // request and never finish it (slow headers), half send nothing (idle).
         let sockets = try await HubProcess.offload { () -> [Int32] in
             var opened: [Int32] = []
-            var source = sockaddr_in()
-            source.sin_family = sa_family_t(AF_INET)
-            source.sin_addr.s_addr = inet_addr("127.0.0.2")
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
             // In batches of 100, each waited for (bounded): a burst of 2,000 would overflow the
             // kernel's listen queue (256), and connections it drops are the kernel's, not the hub's.
             for _ in 0..<20 {
                 var batch: [Int32] = []
                 for _ in 0..<100 {
-                    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
-                    guard fd >= 0 else { break }
-                    _ = withUnsafePointer(to: &source) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                    }
-                    _ = withUnsafePointer(to: &address) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                    }
+                    guard let fd = LoopbackSocket.connect(to: port, from: "127.0.0.2", nonBlocking: true) else { break }
                     batch.append(fd)
                 }
                 var pending = batch.map { pollfd(fd: $0, events: Int16(POLLOUT), revents: 0) }
@@ -128,7 +106,7 @@ struct ConnectionLimitEndToEndTests {
             }
             let partial = "GET /hub/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "
             for (index, fd) in opened.enumerated() where index % 2 == 1 {
-                _ = partial.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                LoopbackSocket.send(fd, partial)
             }
             return opened
         }
@@ -183,18 +161,10 @@ struct ConnectionLimitEndToEndTests {
         // A body announced as 1,000 bytes, 16 sent, then the connection closed; five times.
         try await HubProcess.offload {
             for _ in 0..<5 {
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_port = in_port_t(UInt16(port).bigEndian)
-                address.sin_addr.s_addr = inet_addr("127.0.0.1")
-                let connected = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-                guard connected == 0 else { throw HubError("cannot connect") }
+                guard let fd = LoopbackSocket.connect(to: port) else { throw HubError("cannot connect") }
                 let request = "POST /hub/api/users HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token \(token)\r\n"
                     + "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"usernames\": [\"a"
-                _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                LoopbackSocket.send(fd, request)
                 usleep(200_000)
                 close(fd)
             }

@@ -231,22 +231,11 @@ struct HubEndToEndTests {
     /// One raw HTTP/1.1 request from `source` (a loopback address of the test's choosing, so a
     /// test can be two clients); returns the status code.
     static func rawRequest(from source: String, port: Int, _ request: String) throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard let fd = LoopbackSocket.connect(to: port, from: source) else { throw HubError("cannot connect from \(source)") }
         defer { close(fd) }
-        var local = sockaddr_in()
-        local.sin_family = sa_family_t(AF_INET)
-        local.sin_addr.s_addr = inet_addr(source)
-        var remote = sockaddr_in()
-        remote.sin_family = sa_family_t(AF_INET)
-        remote.sin_port = in_port_t(UInt16(port).bigEndian)
-        remote.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        guard withUnsafePointer(to: &local, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, size) } }) == 0,
-            withUnsafePointer(to: &remote, { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }) == 0
-        else { throw HubError("cannot connect from \(source)") }
         var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        _ = request.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+        LoopbackSocket.send(fd, request)
         var buffer = [UInt8](repeating: 0, count: 64)
         let got = recv(fd, &buffer, buffer.count, 0)
         guard got > 12 else { throw HubError("no answer from the hub") }
