@@ -57,13 +57,18 @@ public final class PrivatePostgres: @unchecked Sendable {
     }
 
     /// Kills the postmaster and every one of its processes with SIGKILL at once, as a crash of
-    /// the machine's database would, and waits until none is left.
+    /// the machine's database would, and waits (bounded) until none is left. Its processes are
+    /// found by their working directory, the data folder, which every PostgreSQL process keeps:
+    /// a backend forked in the instant of the kill is found too (by parent it would be missed,
+    /// and it would keep the shared memory the restart needs).
     public func crash() {
-        guard let master = postmaster else { return }
-        let children = Self.children(of: master)
-        kill(master, SIGKILL)
-        for child in children { kill(child, SIGKILL) }
-        for _ in 0..<500 where kill(master, 0) == 0 || children.contains(where: { kill($0, 0) == 0 }) { usleep(10_000) }
+        let dataPath = URL(fileURLWithPath: data).resolvingSymlinksInPath().path
+        for _ in 0..<500 {
+            let remaining = Self.processes(inDirectory: dataPath)
+            if remaining.isEmpty { return }
+            for pid in remaining { kill(pid, SIGKILL) }
+            usleep(10_000)
+        }
     }
 
     /// Stops the server at once (no checkpoint) and deletes its folder.
@@ -74,13 +79,18 @@ public final class PrivatePostgres: @unchecked Sendable {
 
     deinit { remove() }
 
-    private static func children(of parent: Int32) -> [Int32] {
+    /// Live (not zombie) processes whose working directory is `directory`.
+    private static func processes(inDirectory directory: String) -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> Int32? in
-            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
+            guard let pid = Int32(entry),
+                let cwd = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(entry)/cwd"), cwd == directory
             else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
+            if let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")"),
+                stat[stat.index(close, offsetBy: 2)] == "Z"
+            {
+                return nil
+            }
+            return pid
         }
     }
 
